@@ -1,0 +1,1 @@
+//! auth (placeholder, see docs/ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! jwks (placeholder, see docs/ARCHITECTURE.md).

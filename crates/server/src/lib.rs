@@ -1,0 +1,6 @@
+//! The mcp-file-templates server as a library, so that integration tests and
+//! the benchmark harness can build the exact router the binary serves.
+//!
+//! See `docs/ARCHITECTURE.md` for the codemap.
+
+pub mod store;

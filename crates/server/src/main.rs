@@ -1,0 +1,3 @@
+//! The mcp-file-templates server binary (placeholder).
+
+fn main() {}

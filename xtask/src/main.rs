@@ -1,0 +1,53 @@
+//! Project automation, run as `cargo xtask <task>` (see `.cargo/config.toml`).
+//!
+//! Each task lives in its own module with a `run` function; `main` only
+//! parses the command line and dispatches. This crate depends on no
+//! workspace crate, and keeps its own dependencies few: it is compiled before
+//! every task.
+
+mod test;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use xshell::Shell;
+
+const USAGE: &str = "\
+usage: cargo xtask <task> [options]
+
+tasks:
+  test       fmt check, clippy (-D warnings) and every test of the workspace
+  run-dev    start Keycloak and the server with the embedded defaults
+  e2e        end-to-end scenarios against real Keycloak and real MCP clients
+  bench      throughput and latency benchmarks
+";
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let Some(task) = args.next() else {
+        eprint!("{USAGE}");
+        bail!("no task given");
+    };
+    let rest: Vec<String> = args.collect();
+    let sh = Shell::new()?;
+    sh.change_dir(project_root());
+    match task.as_str() {
+        "test" => test::run(&sh, &rest).context("xtask test"),
+        "-h" | "--help" | "help" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => {
+            eprint!("{USAGE}");
+            bail!("unknown task `{other}`")
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+fn project_root() -> PathBuf {
+    let dir = std::env::var("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    dir.parent().map(PathBuf::from).unwrap_or(dir)
+}

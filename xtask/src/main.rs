@@ -5,6 +5,7 @@
 //! workspace crate, and keeps its own dependencies few: it is compiled before
 //! every task.
 
+mod clients;
 mod test;
 
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ fn main() -> anyhow::Result<()> {
     sh.change_dir(project_root());
     match task.as_str() {
         "test" => test::run(&sh, &rest).context("xtask test"),
+        "clients" => clients::run(&sh, &rest).context("xtask clients"),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())

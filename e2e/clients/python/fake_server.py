@@ -62,6 +62,7 @@ def build_mcp(stateless: bool) -> FastMCP:
         host="127.0.0.1",
         stateless_http=stateless,
         json_response=stateless,
+        log_level="WARNING",
     )
 
     @mcp.tool(description="List templates, optionally filtered by a query and a tag")

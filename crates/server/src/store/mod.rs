@@ -1,1 +1,271 @@
-//! The template store (placeholder).
+//! The template store: named file templates kept as Markdown files with TOML
+//! front matter in one directory, read, written and rendered safely.
+//!
+//! What it owns:
+//! - the file format (`+++` TOML front matter, then a minijinja body) and its
+//!   validation ([`TemplateDraft`], precise [`StoreError::Invalid`] reasons);
+//! - names ([`TemplateName`]) and the only mapping from a name to a path,
+//!   `dir/<name>.md`, which cannot leave the directory;
+//! - versions ([`Version`], a content hash) and optimistic concurrency: a
+//!   write or delete names the version it replaces, and a stale one gets
+//!   [`StoreError::Conflict`] with the current version, never a lost update;
+//! - crash-safe writes (temp file, fsync, rename, fsync of the directory) and
+//!   a cross-process advisory lock on `dir/.lock` ([`FsStore`]);
+//! - rendering with bounded work, output and input ([`render()`]).
+//!
+//! What it must not know: MCP, rmcp, JSON-RPC, HTTP, OAuth, scopes or who the
+//! caller is. Callers authorize first and then call this sync API (writes
+//! from async code via `spawn_blocking`). Errors here carry enough detail for
+//! a client to fix its request; mapping them to wire errors is the caller's
+//! job. The store reads no environment variables: its directory and limits
+//! come from the caller.
+//!
+//! See `docs/templates.md` for the file format and the shipped templates.
+
+mod format;
+mod fs;
+mod name;
+pub mod render;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::format::{check_draft, undeclared_variables};
+pub use self::fs::{FsStore, SkippedFile};
+pub use self::name::{MAX_NAME_LEN, TemplateName, Version};
+pub use self::render::{RenderError, RenderLimits, Rendered, render, render_at};
+
+/// One variable a template accepts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariableSpec {
+    /// An identifier (`[A-Za-z_][A-Za-z0-9_]*`, at most 64 bytes), unique in
+    /// the template and not one of the reserved names (`today`, `now`, …).
+    pub name: String,
+    /// What the value means and what shape it takes, for the client.
+    #[serde(default)]
+    pub description: String,
+    /// Whether rendering fails without it. A required variable has no default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+    /// Used when the variable is not given (or given as `null`). It is itself
+    /// a template that may use the helper values `today` and `now`. An
+    /// optional variable without a default renders as the empty string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+}
+
+/// Everything the store knows about a template except its body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TemplateMeta {
+    /// The template's name, the stem of its file.
+    pub name: TemplateName,
+    /// A short human title.
+    pub title: String,
+    /// What the template is for.
+    pub description: String,
+    /// Slugs for search and filtering; shipped templates carry a language tag.
+    pub tags: Vec<String>,
+    /// A template for the suggested output file name, rendered with the same
+    /// variables as the body.
+    pub filename: Option<String>,
+    /// The variables the template accepts, in declaration order.
+    pub variables: Vec<VariableSpec>,
+    /// The content hash of the file this was read from.
+    pub version: Version,
+}
+
+/// A template: its metadata and its minijinja body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Template {
+    /// Name, front matter and version.
+    pub meta: TemplateMeta,
+    /// The minijinja source after the closing `+++` line.
+    pub body: String,
+}
+
+/// What [`TemplateStore::save`] takes: a template without a name or version.
+/// It is validated on save ([`check_draft`] gives the same verdict).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateDraft {
+    /// Non-empty, at most 200 characters, one line.
+    pub title: String,
+    /// At most 2000 characters.
+    #[serde(default)]
+    pub description: String,
+    /// Slugs (`[a-z0-9]` words joined by `-`, at most 32 bytes), unique, at most 16.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Optional file-name template (one line, at most 255 bytes).
+    #[serde(default)]
+    pub filename: Option<String>,
+    /// At most 64 variables.
+    #[serde(default)]
+    pub variables: Vec<VariableSpec>,
+    /// Non-empty minijinja source; every variable it uses must be declared.
+    pub body: String,
+}
+
+impl From<Template> for TemplateDraft {
+    fn from(t: Template) -> Self {
+        Self {
+            title: t.meta.title,
+            description: t.meta.description,
+            tags: t.meta.tags,
+            filename: t.meta.filename,
+            variables: t.meta.variables,
+            body: t.body,
+        }
+    }
+}
+
+/// The result of a successful save.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SaveOutcome {
+    /// A new template was created.
+    Created(TemplateMeta),
+    /// An existing template was replaced.
+    Updated(TemplateMeta),
+}
+
+impl SaveOutcome {
+    /// The metadata of the saved template, whichever way it was saved.
+    pub fn meta(&self) -> &TemplateMeta {
+        match self {
+            Self::Created(meta) | Self::Updated(meta) => meta,
+        }
+    }
+}
+
+/// Limits of a store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreLimits {
+    /// Largest template file, front matter included, in bytes.
+    pub max_template_bytes: usize,
+    /// Most templates the directory may hold; creating one more is refused.
+    pub max_templates: usize,
+}
+
+impl Default for StoreLimits {
+    /// 256 KiB per template is far above any useful document skeleton while
+    /// keeping a full index of 10 000 templates well under a few GiB in the
+    /// worst case (and a few MiB in practice).
+    fn default() -> Self {
+        Self {
+            max_template_bytes: 256 * 1024,
+            max_templates: 10_000,
+        }
+    }
+}
+
+/// A named, versioned collection of templates.
+///
+/// The API is synchronous; async callers run writes (and reads, if they want
+/// to avoid a `stat`) on a blocking thread.
+pub trait TemplateStore: Send + Sync + 'static {
+    /// Every valid template, sorted by name. Invalid files are skipped.
+    fn list(&self) -> Result<Vec<TemplateMeta>, StoreError>;
+
+    /// One template.
+    fn get(&self, name: &TemplateName) -> Result<Template, StoreError>;
+
+    /// Creates (`expected_version == None`: fails with `Conflict` if the
+    /// template exists) or replaces (`Some(v)`: fails with `Conflict` unless
+    /// the current version is `v`, with `NotFound` if there is none) a template.
+    fn save(
+        &self,
+        name: &TemplateName,
+        draft: TemplateDraft,
+        expected_version: Option<&Version>,
+    ) -> Result<SaveOutcome, StoreError>;
+
+    /// Deletes a template if its current version is `expected_version`.
+    fn delete(&self, name: &TemplateName, expected_version: &Version) -> Result<(), StoreError>;
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The name is not a valid template name.
+    #[error("invalid template name \"{name}\": {reason}")]
+    InvalidName {
+        /// The rejected name, escaped for display.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No template has this name.
+    #[error("template \"{0}\" does not exist")]
+    NotFound(TemplateName),
+    /// The template's current version is not the one the caller expected.
+    #[error("{}", conflict_message(name, expected.as_ref(), current.as_ref()))]
+    Conflict {
+        /// The template.
+        name: TemplateName,
+        /// The version the caller based its change on (`None`: create).
+        expected: Option<Version>,
+        /// The version on disk now (`None`: it does not exist).
+        current: Option<Version>,
+    },
+    /// Kept for API compatibility: [`FsStore`] reports creating an existing
+    /// template as [`StoreError::Conflict`] so the client learns the current
+    /// version.
+    #[error("template already exists")]
+    AlreadyExists,
+    /// The draft or the file is not a valid template.
+    #[error("invalid template: {reason}")]
+    Invalid {
+        /// What is wrong, with a line number where there is one.
+        reason: String,
+    },
+    /// The template exceeds `StoreLimits::max_template_bytes`.
+    #[error("template exceeds the store's size limit (max_template_bytes)")]
+    TooLarge,
+    /// Reading or writing the template directory failed.
+    #[error("i/o error on {}: {source}", path.display())]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The string is not a version this store produces.
+    #[error("invalid version \"{version}\": {reason}")]
+    InvalidVersion {
+        /// The rejected string, escaped for display.
+        version: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Creating another template would exceed `StoreLimits::max_templates`.
+    #[error("the store already holds its limit of {limit} templates")]
+    TooManyTemplates {
+        /// The configured limit.
+        limit: usize,
+    },
+}
+
+fn conflict_message(
+    name: &TemplateName,
+    expected: Option<&Version>,
+    current: Option<&Version>,
+) -> String {
+    match (expected, current) {
+        (None, Some(current)) => {
+            format!("template \"{name}\" already exists (current version {current})")
+        }
+        (Some(expected), Some(current)) => format!(
+            "template \"{name}\" changed: expected version {expected}, current version {current}"
+        ),
+        (Some(expected), None) => {
+            format!("template \"{name}\" no longer exists (expected version {expected})")
+        }
+        (None, None) => format!("template \"{name}\" changed concurrently"),
+    }
+}

@@ -1,0 +1,383 @@
+//! Rendering a [`Template`] with caller-supplied variables, with bounded work.
+//!
+//! Every render runs in a fresh minijinja environment configured for text
+//! files: strict undefined values (a typo is an error, not an empty string),
+//! no HTML auto-escaping, `trim_blocks` + `lstrip_blocks` so block tags on
+//! their own line leave no blank lines, the trailing newline kept, and no
+//! template loader (so `include`/`import`/`extends` cannot reach any file).
+//! The work is bounded by minijinja's fuel, the output by a capped writer and
+//! the input by a per-variable size cap.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+
+use chrono::{DateTime, FixedOffset, Local};
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::{Serde, Value};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+
+use super::format::jinja_message;
+use super::name::WINDOWS_RESERVED;
+use super::{Template, TemplateName};
+
+/// Values every template can use without declaring them: `today` is the
+/// local date as `YYYY-MM-DD`, `now` the local time as RFC 3339 with
+/// seconds and offset (`2026-11-27T09:30:00+09:00`).
+pub const HELPERS: &[&str] = &["today", "now"];
+
+/// Longest rendered file name, in bytes (the common file-system limit).
+const MAX_FILENAME_BYTES: usize = 255;
+
+/// Bounds on one render.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenderLimits {
+    /// minijinja fuel for each template evaluated (body, file name and each
+    /// default): roughly one per instruction plus one per 64 bytes of data
+    /// created, so it bounds both time and memory.
+    pub fuel: u64,
+    /// Largest rendered body, in bytes.
+    pub max_output_bytes: usize,
+    /// Largest single variable value, in bytes (strings by length, other
+    /// JSON values by their serialized length).
+    pub max_variable_bytes: usize,
+}
+
+impl Default for RenderLimits {
+    /// 100 000 fuel renders every shipped template with 64 KiB inputs many
+    /// times over, yet stops a runaway loop within milliseconds and caps a
+    /// render's allocations at about 6 MiB. 1 MiB of output is far more than
+    /// any document skeleton; 64 KiB per variable fits a long pasted list.
+    fn default() -> Self {
+        Self {
+            fuel: 100_000,
+            max_output_bytes: 1024 * 1024,
+            max_variable_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// A rendered template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered {
+    /// The rendered body.
+    pub text: String,
+    /// The rendered and sanitised file name, when the template has one: a
+    /// single path component without separators, control characters,
+    /// characters Windows forbids, or leading dots.
+    pub filename: Option<String>,
+}
+
+/// Why a render failed. Variable lists are sorted and complete.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RenderError {
+    /// Required variables that were not given (or given as `null`).
+    #[error("missing required variables: {}", .0.join(", "))]
+    MissingVariables(Vec<String>),
+    /// Variables given that the template does not declare.
+    #[error("unknown variables: {}", .0.join(", "))]
+    UnknownVariables(Vec<String>),
+    /// A variable value exceeds `RenderLimits::max_variable_bytes`.
+    #[error("variable {0} exceeds the size limit (max_variable_bytes)")]
+    VariableTooLarge(String),
+    /// The output exceeds `RenderLimits::max_output_bytes`.
+    #[error("rendered output exceeds the size limit (max_output_bytes)")]
+    OutputTooLarge,
+    /// The render used up its fuel: the template does too much work.
+    #[error("render ran out of fuel: the template does too much work")]
+    FuelExhausted,
+    /// The template failed at run time; the message names the line.
+    #[error("template error: {0}")]
+    Template(String),
+}
+
+/// Renders a template at the current local time.
+pub fn render(
+    t: &Template,
+    vars: &serde_json::Map<String, serde_json::Value>,
+    limits: &RenderLimits,
+) -> Result<Rendered, RenderError> {
+    render_at(t, vars, limits, Local::now().fixed_offset())
+}
+
+/// Renders a template with `today` and `now` taken from `now`.
+///
+/// Order of checks: unknown variables, variable sizes, defaults, missing
+/// required variables, then the body and the file name.
+pub fn render_at(
+    t: &Template,
+    vars: &serde_json::Map<String, serde_json::Value>,
+    limits: &RenderLimits,
+    now: DateTime<FixedOffset>,
+) -> Result<Rendered, RenderError> {
+    let declared: BTreeSet<&str> = t.meta.variables.iter().map(|v| v.name.as_str()).collect();
+    let unknown: Vec<String> = vars
+        .keys()
+        .filter(|k| !declared.contains(k.as_str()))
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !unknown.is_empty() {
+        return Err(RenderError::UnknownVariables(unknown));
+    }
+    // serde_json::Map iterates in key order, so the first offender by name is reported.
+    for (name, value) in vars {
+        if value_size(value) > limits.max_variable_bytes {
+            return Err(RenderError::VariableTooLarge(name.clone()));
+        }
+    }
+
+    let mut env = environment();
+    env.set_fuel(Some(limits.fuel));
+
+    let mut ctx: BTreeMap<&str, serde_json::Value> = BTreeMap::new();
+    ctx.insert("today", now.format("%Y-%m-%d").to_string().into());
+    ctx.insert("now", now.format("%Y-%m-%dT%H:%M:%S%:z").to_string().into());
+    let helpers_only = Value::from(Serde(&ctx));
+
+    let mut missing = Vec::new();
+    for spec in &t.meta.variables {
+        let value = match vars.get(&spec.name) {
+            Some(v) if !v.is_null() => v.clone(),
+            _ => match &spec.default {
+                Some(default) => {
+                    let text = eval(
+                        &env,
+                        "default",
+                        default,
+                        helpers_only.clone(),
+                        limits.max_variable_bytes,
+                    )
+                    .map_err(|e| e.in_variable(&spec.name))?;
+                    serde_json::Value::String(text)
+                }
+                None if spec.required => {
+                    missing.push(spec.name.clone());
+                    continue;
+                }
+                None => serde_json::Value::String(String::new()),
+            },
+        };
+        ctx.insert(&spec.name, value);
+    }
+    if !missing.is_empty() {
+        missing.sort();
+        return Err(RenderError::MissingVariables(missing));
+    }
+
+    let context = Value::from(Serde(&ctx));
+    let text = eval(
+        &env,
+        "body",
+        &t.body,
+        context.clone(),
+        limits.max_output_bytes,
+    )?;
+    let filename = match &t.meta.filename {
+        Some(source) => {
+            let raw = eval(&env, "filename", source, context, 4 * MAX_FILENAME_BYTES)?;
+            Some(sanitize_filename(&raw, &t.meta.name))
+        }
+        None => None,
+    };
+    Ok(Rendered { text, filename })
+}
+
+/// The environment every compile and render uses (see the module doc), with
+/// the extra `slug` filter for file names.
+pub(crate) fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_debug(false);
+    env.add_filter("slug", slug);
+    let syntax = SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .keep_trailing_newline(true)
+        .build();
+    // The builder only fails for conflicting custom delimiters, which are not set here.
+    if let Ok(syntax) = syntax {
+        env.set_syntax(syntax);
+    }
+    env
+}
+
+/// The `slug` filter: lowercases, keeps letters and digits of any script
+/// (so `議事録` stays readable), and turns every other run of characters into
+/// one `-`, with none at either end. `"Q3 Planning: Kick-off!"` becomes
+/// `q3-planning-kick-off`.
+fn slug(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut gap = false;
+    for c in value.chars() {
+        if c.is_alphanumeric() {
+            if gap && !out.is_empty() {
+                out.push('-');
+            }
+            gap = false;
+            out.extend(c.to_lowercase());
+        } else {
+            gap = true;
+        }
+    }
+    out
+}
+
+/// A render failure before it is attributed to a variable's default.
+impl RenderError {
+    fn in_variable(self, name: &str) -> Self {
+        match self {
+            Self::Template(message) => {
+                Self::Template(format!("default of variable {name}: {message}"))
+            }
+            other => other,
+        }
+    }
+}
+
+/// Compiles and renders one template source into at most `cap` bytes.
+fn eval(
+    env: &Environment<'_>,
+    what: &str,
+    source: &str,
+    ctx: Value,
+    cap: usize,
+) -> Result<String, RenderError> {
+    let tmpl = env
+        .template_from_named_str(what, source)
+        .map_err(|e| RenderError::Template(located(what, &e)))?;
+    let mut out = CappedWriter {
+        buf: Vec::new(),
+        cap,
+        overflowed: false,
+    };
+    let result = tmpl.render_captured_to(ctx, &mut out);
+    if out.overflowed {
+        return Err(if what == "body" {
+            RenderError::OutputTooLarge
+        } else {
+            RenderError::Template(format!("{what} renders to more than {cap} bytes"))
+        });
+    }
+    match result {
+        Ok(_) => {}
+        Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => {
+            return Err(RenderError::FuelExhausted);
+        }
+        Err(e) => return Err(RenderError::Template(located(what, &e))),
+    }
+    String::from_utf8(out.buf)
+        .map_err(|_| RenderError::Template(format!("{what} rendered invalid UTF-8")))
+}
+
+fn located(what: &str, e: &minijinja::Error) -> String {
+    match e.line() {
+        Some(line) => format!("{what} line {line}: {}", jinja_message(e)),
+        None => format!("{what}: {}", jinja_message(e)),
+    }
+}
+
+/// An `io::Write` that refuses to grow past `cap` bytes.
+struct CappedWriter {
+    buf: Vec<u8>,
+    cap: usize,
+    overflowed: bool,
+}
+
+impl io::Write for CappedWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.buf.len().saturating_add(data.len()) > self.cap {
+            self.overflowed = true;
+            return Err(io::Error::other("output size limit reached"));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn value_size(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::String(s) => s.len(),
+        other => serde_json::to_string(other).map_or(usize::MAX, |s| s.len()),
+    }
+}
+
+/// Makes a rendered file name safe to use as one path component on any
+/// common platform, falling back to `<template name>.md` when nothing is left.
+pub(crate) fn sanitize_filename(raw: &str, fallback: &TemplateName) -> String {
+    let replaced: String = raw
+        .chars()
+        .filter(|c| !is_invisible(*c))
+        .map(|c| if is_forbidden_in_filename(c) { '-' } else { c })
+        .collect();
+    let start = replaced.trim_start_matches(|c: char| c.is_whitespace() || c == '-');
+    let trimmed = start
+        .trim_start_matches(|c: char| c.is_whitespace() || c == '.' || c == '-')
+        .trim_end_matches(|c: char| c.is_whitespace() || c == '.');
+    // `.md` alone is an extension without a stem: use the fallback, not `md`.
+    let stemless = start.strip_prefix('.') == Some(trimmed) && !trimmed.contains('.');
+    if trimmed.is_empty() || stemless {
+        return fallback.file_name();
+    }
+    let mut name = trimmed.to_owned();
+    let stem = name
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .trim_end()
+        .to_ascii_lowercase();
+    if WINDOWS_RESERVED.contains(&stem.as_str()) {
+        name.insert(0, '_');
+    }
+    if name.len() > MAX_FILENAME_BYTES {
+        // Keep a short extension, shorten the stem at a character boundary.
+        let ext = match name.rfind('.') {
+            Some(dot) if name.len() - dot <= 16 => name[dot..].to_owned(),
+            _ => String::new(),
+        };
+        let mut end = MAX_FILENAME_BYTES - ext.len();
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        name = format!("{}{ext}", name[..end].trim_end_matches('.'));
+    }
+    name
+}
+
+/// Path separators, their look-alikes, characters Windows forbids, and
+/// control characters.
+fn is_forbidden_in_filename(c: char) -> bool {
+    matches!(
+        c,
+        '/' | '\\'
+            | '<'
+            | '>'
+            | ':'
+            | '"'
+            | '|'
+            | '?'
+            | '*'
+            | '\u{2044}'
+            | '\u{2215}'
+            | '\u{29F5}'
+            | '\u{29F8}'
+            | '\u{29F9}'
+            | '\u{FF0F}'
+            | '\u{FF3C}'
+    ) || c.is_control()
+}
+
+/// Zero-width and bidirectional-control characters, which hide or reorder
+/// what a person reads (`U+202E` can make `exe.md` look like `dm.exe`).
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}'
+    )
+}

@@ -1,0 +1,177 @@
+//! Claim checks shared by JWT validation and introspection: well-typed times
+//! with leeway, exact issuer, RFC 8707 audiences, scopes.
+//!
+//! jsonwebtoken already checks `exp`/`nbf`/`iss`, but it rounds float
+//! timestamps and accepts an `iss` array; here `exp`, `nbf` and `iat` must be
+//! JSON integers (RFC 7519 §2 NumericDate as issued by every mainstream
+//! server), `iss` must be a string, and `aud` is compared after
+//! canonicalisation, which jsonwebtoken does not do.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::{
+    error::{Error, ErrorKind, err},
+    principal::{Principal, PrincipalSource, Scopes},
+};
+
+/// The claims we read, from a JWT payload or an introspection response.
+#[derive(Deserialize)]
+pub(crate) struct Claims {
+    /// RFC 7662 §2.2 `active`; absent in JWTs.
+    #[serde(default)]
+    pub(crate) active: Option<bool>,
+    #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    aud: Option<OneOrMany>,
+    #[serde(default)]
+    azp: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    // Kept as raw JSON so that a string or float is reported, not coerced.
+    #[serde(default)]
+    exp: Option<Value>,
+    #[serde(default)]
+    nbf: Option<Value>,
+    #[serde(default)]
+    iat: Option<Value>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    scp: Option<OneOrMany>,
+}
+
+/// A claim that may be a string or an array of strings (`aud`, `scp`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn as_slice(&self) -> &[String] {
+        match self {
+            OneOrMany::One(s) => std::slice::from_ref(s),
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// The settings claim checks need, precomputed once per `Validator`.
+#[derive(Debug)]
+pub(crate) struct ClaimRules {
+    pub(crate) issuer: String,
+    /// Canonical forms of the accepted audiences.
+    pub(crate) audiences: Vec<String>,
+    pub(crate) leeway: i64,
+    pub(crate) accept_azp_only: bool,
+}
+
+impl ClaimRules {
+    /// Checks the claims at time `now` (Unix seconds) and builds the principal.
+    pub(crate) fn check(
+        &self,
+        claims: Claims,
+        now: i64,
+        source: PrincipalSource,
+    ) -> Result<Principal, Error> {
+        let exp = match claims.exp {
+            None => return err(ErrorKind::MissingClaim("exp")),
+            Some(v) => numeric_date(&v, "exp")?,
+        };
+        if exp.saturating_add(self.leeway) < now {
+            return err(ErrorKind::Expired);
+        }
+        if let Some(nbf) = &claims.nbf
+            && numeric_date(nbf, "nbf")? > now.saturating_add(self.leeway)
+        {
+            return err(ErrorKind::NotYetValid);
+        }
+        if let Some(iat) = &claims.iat
+            && numeric_date(iat, "iat")? > now.saturating_add(self.leeway)
+        {
+            return err(ErrorKind::IssuedInFuture);
+        }
+
+        // Exact comparison: `https://idp/realms/x` and `https://idp/realms/x/`
+        // are different issuers (OpenID Connect Discovery §3, RFC 8414 §3.3).
+        match &claims.iss {
+            None => return err(ErrorKind::MissingClaim("iss")),
+            Some(iss) if *iss != self.issuer => return err(ErrorKind::InvalidIssuer),
+            Some(_) => {}
+        }
+
+        let audience: Vec<String> = match claims.aud {
+            None => Vec::new(),
+            Some(OneOrMany::One(s)) => vec![s],
+            Some(OneOrMany::Many(v)) => v,
+        };
+        let aud_ok = audience.iter().any(|a| self.accepts_audience(a))
+            || (self.accept_azp_only
+                && claims
+                    .azp
+                    .as_deref()
+                    .is_some_and(|a| self.accepts_audience(a)));
+        if !aud_ok {
+            return err(ErrorKind::InvalidAudience);
+        }
+
+        let mut scopes = Scopes::default();
+        if let Some(scope) = &claims.scope {
+            scopes.extend_space_delimited(scope);
+        }
+        if let Some(scp) = &claims.scp {
+            for s in scp.as_slice() {
+                scopes.extend_space_delimited(s);
+            }
+        }
+
+        Ok(Principal {
+            issuer: self.issuer.clone(),
+            subject: claims.sub,
+            client_id: claims.azp.or(claims.client_id),
+            scopes,
+            audience,
+            expires_at: exp,
+            source,
+        })
+    }
+
+    /// Whether one `aud` value names us (RFC 8707 §2, RFC 3986 §6.2.2–6.2.3).
+    fn accepts_audience(&self, aud: &str) -> bool {
+        // Most tokens carry the canonical form already: no allocation then.
+        self.audiences.iter().any(|a| a == aud) || {
+            let canonical = canonical_audience(aud);
+            self.audiences.contains(&canonical)
+        }
+    }
+}
+
+/// RFC 7519 NumericDate, restricted to JSON integers.
+fn numeric_date(v: &Value, claim: &'static str) -> Result<i64, Error> {
+    match v.as_i64() {
+        Some(n) => Ok(n),
+        None => err(ErrorKind::Malformed(claim)),
+    }
+}
+
+/// The canonical form of an audience value.
+///
+/// Absolute URIs are normalised per RFC 3986 §6.2.2 (case: scheme and host
+/// lower-case) and §6.2.3 (scheme-based: the default port is dropped and an
+/// empty path becomes `/`), as the `url` crate's WHATWG parser does for
+/// `http`/`https`. Anything else (a Keycloak client id like `account`) is
+/// returned unchanged and compared exactly.
+pub(crate) fn canonical_audience(aud: &str) -> String {
+    match url::Url::parse(aud) {
+        Ok(url) if !url.cannot_be_a_base() => url.into(),
+        _ => aud.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

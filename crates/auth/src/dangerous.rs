@@ -1,0 +1,97 @@
+//! **DANGER: authentication bypasses for tests and benchmarks only.**
+//!
+//! Nothing here may be reachable in a production build. [`InsecureAllowAll`]
+//! lets *every* request through as a fixed [`Principal`] without looking at
+//! its token; [`shift_clock`] moves a validator's notion of "now". Use them
+//! to measure the cost of everything except authentication, or to test
+//! expiry without sleeping. A server must only construct them behind an
+//! explicit, loudly named test or benchmark switch.
+
+use std::{
+    fmt,
+    sync::{Arc, atomic::Ordering::Relaxed},
+    task::{Context, Poll},
+};
+
+use http::Request;
+use tower::{Layer, Service};
+
+use crate::{bearer::extract_bearer, principal::Principal, validator::Validator};
+
+/// **DANGER**: a layer that authenticates nobody and lets everybody in.
+///
+/// Every request gets `principal` in its extensions (and its bearer token, if
+/// it carries a well-formed one), whatever its credentials.
+#[must_use]
+#[derive(Clone)]
+pub struct InsecureAllowAll {
+    principal: Arc<Principal>,
+}
+
+impl InsecureAllowAll {
+    /// **DANGER**: see the type documentation.
+    pub fn new(principal: Principal) -> Self {
+        tracing::warn!(
+            "auth::dangerous::InsecureAllowAll is in use: requests are NOT authenticated"
+        );
+        InsecureAllowAll {
+            principal: Arc::new(principal),
+        }
+    }
+}
+
+impl fmt::Debug for InsecureAllowAll {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InsecureAllowAll")
+            .field("principal", &self.principal)
+            .finish()
+    }
+}
+
+impl<S> Layer<S> for InsecureAllowAll {
+    type Service = InsecureAllowAllService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        InsecureAllowAllService {
+            inner,
+            principal: Arc::clone(&self.principal),
+        }
+    }
+}
+
+/// **DANGER**: the service built by [`InsecureAllowAll`].
+#[derive(Clone, Debug)]
+pub struct InsecureAllowAllService<S> {
+    inner: S,
+    principal: Arc<Principal>,
+}
+
+impl<S, B> Service<Request<B>> for InsecureAllowAllService<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        if let Ok(token) = extract_bearer(req.headers(), req.uri()) {
+            req.extensions_mut().insert(token);
+        }
+        req.extensions_mut()
+            .insert(Principal::clone(&self.principal));
+        self.inner.call(req)
+    }
+}
+
+/// **DANGER**: moves `validator`'s clock by `seconds` (cumulative; negative
+/// moves it back). Affects `exp`/`nbf`/`iat` checks and every cache expiry.
+/// jsonwebtoken's own `exp`/`nbf` check keeps using the system clock, so
+/// shifting backwards cannot make an expired JWT pass.
+pub fn shift_clock(validator: &Validator, seconds: i64) {
+    validator.clock_offset.fetch_add(seconds, Relaxed);
+}

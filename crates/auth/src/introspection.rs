@@ -1,0 +1,287 @@
+//! RFC 7662 token introspection with bounded result caches.
+//!
+//! `POST endpoint` with `token=…&token_type_hint=access_token`, authenticated
+//! as a confidential client (`client_secret_basic` by default, or
+//! `client_secret_post`). The client follows no redirects and has a total
+//! timeout. An answer is trusted only when `active` is `true` (§2.2) *and*
+//! the same claim rules as for JWTs hold (exact `iss`, `exp` in the future,
+//! our audience): Keycloak's introspection returns `aud`, and a token for
+//! another resource must not become valid here by being opaque.
+//!
+//! Active results are cached until `min(exp, now + positive_ttl)`, inactive
+//! ones (and definitive claim failures) for `negative_ttl`. Errors reaching
+//! the endpoint are never cached.
+
+use std::{
+    fmt,
+    sync::{Arc, atomic::Ordering::Relaxed},
+};
+
+use base64::Engine as _;
+use http::{HeaderValue, StatusCode, header::AUTHORIZATION};
+
+use crate::{
+    bearer::BearerToken,
+    claims::{ClaimRules, Claims},
+    config::{ClientAuth, IntrospectionConfig},
+    error::{Error, ErrorKind, err},
+    principal::{Principal, PrincipalSource},
+    validator::{Metrics, TokenKey},
+};
+
+/// Introspection responses larger than this are refused: a real one is a few
+/// hundred bytes to a few KiB.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+struct Active {
+    principal: Arc<Principal>,
+    until: i64,
+}
+
+/// A definitive negative answer and how long it stands.
+#[derive(Clone, Copy)]
+struct Negative {
+    kind: NegativeKind,
+    until: i64,
+}
+
+/// The token errors worth remembering (they cannot change for a token).
+#[derive(Clone, Copy)]
+enum NegativeKind {
+    Inactive,
+    Expired,
+    NotYetValid,
+    IssuedInFuture,
+    InvalidIssuer,
+    InvalidAudience,
+    MissingClaim(&'static str),
+    Malformed(&'static str),
+}
+
+impl NegativeKind {
+    fn from_kind(kind: &ErrorKind) -> Option<Self> {
+        Some(match kind {
+            ErrorKind::Inactive => NegativeKind::Inactive,
+            ErrorKind::Expired => NegativeKind::Expired,
+            ErrorKind::NotYetValid => NegativeKind::NotYetValid,
+            ErrorKind::IssuedInFuture => NegativeKind::IssuedInFuture,
+            ErrorKind::InvalidIssuer => NegativeKind::InvalidIssuer,
+            ErrorKind::InvalidAudience => NegativeKind::InvalidAudience,
+            ErrorKind::MissingClaim(c) => NegativeKind::MissingClaim(c),
+            ErrorKind::Malformed(c) => NegativeKind::Malformed(c),
+            _ => return None,
+        })
+    }
+
+    fn to_kind(self) -> ErrorKind {
+        match self {
+            NegativeKind::Inactive => ErrorKind::Inactive,
+            NegativeKind::Expired => ErrorKind::Expired,
+            NegativeKind::NotYetValid => ErrorKind::NotYetValid,
+            NegativeKind::IssuedInFuture => ErrorKind::IssuedInFuture,
+            NegativeKind::InvalidIssuer => ErrorKind::InvalidIssuer,
+            NegativeKind::InvalidAudience => ErrorKind::InvalidAudience,
+            NegativeKind::MissingClaim(c) => ErrorKind::MissingClaim(c),
+            NegativeKind::Malformed(c) => ErrorKind::Malformed(c),
+        }
+    }
+}
+
+pub(crate) struct Introspector {
+    client: reqwest::Client,
+    endpoint: url::Url,
+    client_auth: ClientAuth,
+    client_id: String,
+    /// The secret, kept only in the form it is sent in.
+    credentials: Credentials,
+    positive_ttl: i64,
+    negative_ttl: i64,
+    positive: quick_cache::sync::Cache<TokenKey, Active>,
+    negative: quick_cache::sync::Cache<TokenKey, Negative>,
+}
+
+enum Credentials {
+    /// The precomputed, sensitive `Authorization: Basic …` value.
+    Basic(HeaderValue),
+    Post(crate::config::Secret),
+}
+
+impl Introspector {
+    pub(crate) fn new(config: IntrospectionConfig) -> Result<Self, Error> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.timeout)
+            .timeout(config.timeout)
+            .build()
+            .map_err(|e| ErrorKind::Config(format!("introspection http client: {e}")))?;
+        let credentials = match config.client_auth {
+            ClientAuth::Basic => {
+                // RFC 6749 §2.3.1: id and secret are form-urlencoded first.
+                let pair = format!(
+                    "{}:{}",
+                    form_encode(&config.client_id),
+                    form_encode(config.client_secret.expose())
+                );
+                let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+                let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
+                    .map_err(|_| ErrorKind::Config("introspection credentials".into()))?;
+                value.set_sensitive(true);
+                Credentials::Basic(value)
+            }
+            ClientAuth::Post => Credentials::Post(config.client_secret),
+        };
+        let max = config.max_entries.max(1);
+        Ok(Introspector {
+            client,
+            endpoint: config.endpoint,
+            client_auth: config.client_auth,
+            client_id: config.client_id,
+            credentials,
+            positive_ttl: secs(config.positive_ttl),
+            negative_ttl: secs(config.negative_ttl),
+            positive: quick_cache::sync::Cache::new(max),
+            negative: quick_cache::sync::Cache::new(max),
+        })
+    }
+
+    /// Introspects `token` (cache first when `use_cache`).
+    pub(crate) async fn introspect(
+        &self,
+        token: &BearerToken,
+        key: TokenKey,
+        now: i64,
+        rules: &ClaimRules,
+        metrics: &Metrics,
+        use_cache: bool,
+    ) -> Result<Arc<Principal>, Error> {
+        if use_cache {
+            if let Some(hit) = self.positive.get(&key) {
+                if hit.until >= now {
+                    metrics.introspection_cache_hits.fetch_add(1, Relaxed);
+                    return Ok(hit.principal);
+                }
+                self.positive.remove(&key);
+            }
+            if let Some(hit) = self.negative.get(&key) {
+                if hit.until >= now {
+                    metrics.introspection_cache_hits.fetch_add(1, Relaxed);
+                    return err(hit.kind.to_kind());
+                }
+                self.negative.remove(&key);
+            }
+        }
+
+        metrics.introspection_calls.fetch_add(1, Relaxed);
+        let claims = match self.call(token).await {
+            Ok(claims) => claims,
+            Err(e) => {
+                metrics.introspection_errors.fetch_add(1, Relaxed);
+                tracing::warn!(reason = %e, "token introspection failed");
+                return Err(e);
+            }
+        };
+
+        // RFC 7662 §2.2: anything but `"active": true` is inactive.
+        let verdict = if claims.active == Some(true) {
+            rules.check(claims, now, PrincipalSource::Introspection)
+        } else {
+            err(ErrorKind::Inactive)
+        };
+        match verdict {
+            Ok(principal) => {
+                let principal = Arc::new(principal);
+                let until = principal
+                    .expires_at
+                    .min(now.saturating_add(self.positive_ttl));
+                self.negative.remove(&key);
+                self.positive.insert(
+                    key,
+                    Active {
+                        principal: Arc::clone(&principal),
+                        until,
+                    },
+                );
+                Ok(principal)
+            }
+            Err(e) => {
+                if let Some(kind) = NegativeKind::from_kind(e.kind()) {
+                    self.positive.remove(&key);
+                    self.negative.insert(
+                        key,
+                        Negative {
+                            kind,
+                            until: now.saturating_add(self.negative_ttl),
+                        },
+                    );
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn call(&self, token: &BearerToken) -> Result<Claims, Error> {
+        let mut form: Vec<(&str, &str)> = vec![
+            ("token", token.as_str()),
+            ("token_type_hint", "access_token"),
+        ];
+        let mut request = self.client.post(self.endpoint.clone());
+        match &self.credentials {
+            Credentials::Basic(value) => request = request.header(AUTHORIZATION, value.clone()),
+            Credentials::Post(secret) => {
+                form.push(("client_id", &self.client_id));
+                form.push(("client_secret", secret.expose()));
+            }
+        }
+        let mut response = request
+            .form(&form)
+            .header(http::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|_| ErrorKind::IntrospectionUnavailable)?;
+
+        let status = response.status();
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            return err(ErrorKind::IntrospectionUnavailable);
+        }
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return err(ErrorKind::Introspection("client authentication refused"));
+        }
+        if status != StatusCode::OK {
+            return err(ErrorKind::Introspection("unexpected status"));
+        }
+
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|_| ErrorKind::IntrospectionUnavailable)?
+        {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return err(ErrorKind::Introspection("response too large"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body)
+            .map_err(|_| Error::from(ErrorKind::Introspection("invalid response")))
+    }
+}
+
+impl fmt::Debug for Introspector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Introspector")
+            .field("endpoint", &self.endpoint.as_str())
+            .field("client_id", &self.client_id)
+            .field("client_auth", &self.client_auth)
+            .field("client_secret", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+fn form_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,462 @@
+//! [`Validator`]: bearer token in, [`Principal`] or a precise [`Error`] out.
+//!
+//! The JWT pipeline follows jsonwebtoken's `decode`, cheapest checks first, so
+//! that garbage costs nanoseconds and only well-formed tokens from our issuer's
+//! keys reach signature verification:
+//!
+//! 1. size cap (before any parsing);
+//! 2. three segments (a JWE or an opaque token is not a JWS);
+//! 3. header (`jsonwebtoken::decode_header`);
+//! 4. `alg` in the allow-list (never `none` or `HS*`);
+//! 5. `crit` present ⇒ reject: we understand no extension (RFC 7515 §4.1.11);
+//! 6. `jku`, `x5u`, `jwk` and `x5c` are ignored, never fetched or trusted:
+//!    keys come only from the configured JWKS;
+//! 7. `typ` policy (RFC 9068 §2.1 `at+jwt` when strict);
+//! 8. `kid` required, looked up lock-free, then at most one rate-limited JWKS
+//!    refresh on a miss (the refresh policy lives in `jwks`);
+//! 9. key/algorithm binding (`VerifyingKey::permits`);
+//! 10. signature and `exp`/`nbf`/`iss` by `jsonwebtoken::decode`, then our own
+//!     checks: integer NumericDates, `iat` not in the future, exact `iss`,
+//!     canonical `aud`, scopes.
+//!
+//! Successes are cached under a keyed BLAKE3 hash of the token (the token
+//! itself is never stored); `exp` is re-checked on every hit, failures are
+//! never cached (a refresh may make an unknown `kid` valid a second later).
+
+use std::{
+    fmt,
+    sync::{
+        Arc,
+        atomic::{AtomicI64, AtomicU64, Ordering::Relaxed},
+    },
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use jsonwebtoken::{Algorithm, Validation};
+
+use crate::{
+    bearer::BearerToken,
+    claims::{ClaimRules, Claims, canonical_audience},
+    config::{IntrospectionConfig, Mode, TokenCacheConfig, TypPolicy, ValidationConfig},
+    error::{Error, ErrorKind, err},
+    introspection::Introspector,
+    principal::{Principal, PrincipalSource},
+};
+
+/// The key of both result caches: a keyed BLAKE3 hash of the token bytes.
+pub(crate) type TokenKey = [u8; 32];
+
+type TokenCache = quick_cache::sync::Cache<TokenKey, Arc<Principal>>;
+
+/// Validates bearer tokens for one issuer and one resource.
+///
+/// Build it once at start-up and share it (`Arc<Validator>`); it is
+/// `Send + Sync` and every method takes `&self`.
+pub struct Validator {
+    rules: ClaimRules,
+    /// One prepared `jsonwebtoken::Validation` per allowed algorithm, so no
+    /// per-token configuration work is done.
+    validations: Vec<(Algorithm, Validation)>,
+    typ: TypPolicy,
+    max_token_bytes: usize,
+    jwks: jwks::JwksCache,
+    mode: Mode,
+    introspector: Option<Introspector>,
+    token_cache: Option<TokenCache>,
+    /// Per-`Validator` random key of the cache hash: cache keys are useless
+    /// outside this process, and nobody can aim a collision at them.
+    hash_key: [u8; 32],
+    pub(crate) metrics: Metrics,
+    /// Added to the system clock; only `dangerous::shift_clock` changes it.
+    pub(crate) clock_offset: AtomicI64,
+}
+
+impl Validator {
+    /// Builds a validator. No I/O.
+    ///
+    /// Errors with [`ErrorKind::Config`] when the configuration breaks an
+    /// invariant (empty issuer or audiences, an `HS*` algorithm, a zero size
+    /// cap), when `mode` needs introspection but `introspection` is `None`, or
+    /// when the introspection HTTP client cannot be built.
+    pub fn new(
+        config: ValidationConfig,
+        jwks: jwks::JwksCache,
+        mode: Mode,
+        introspection: Option<IntrospectionConfig>,
+        cache: TokenCacheConfig,
+    ) -> Result<Self, Error> {
+        config.check()?;
+        if mode != Mode::Jwt && introspection.is_none() {
+            return err(ErrorKind::Config(format!(
+                "mode {mode:?} needs an introspection configuration"
+            )));
+        }
+        let leeway = config.leeway.as_secs();
+        let validations = config
+            .algorithms
+            .iter()
+            .map(|&alg| {
+                let mut v = Validation::new(alg);
+                v.leeway = leeway;
+                v.validate_exp = true;
+                v.validate_nbf = true;
+                // Audiences are compared canonically by `ClaimRules`.
+                v.validate_aud = false;
+                v.set_required_spec_claims(&["exp", "iss"]);
+                v.set_issuer(&[config.issuer.as_str()]);
+                (alg, v)
+            })
+            .collect();
+        let token_cache =
+            (cache.enabled && cache.max_entries > 0).then(|| TokenCache::new(cache.max_entries));
+        Ok(Validator {
+            rules: ClaimRules {
+                issuer: config.issuer,
+                audiences: config
+                    .audiences
+                    .iter()
+                    .map(|a| canonical_audience(a))
+                    .collect(),
+                leeway: i64::try_from(leeway).unwrap_or(i64::MAX),
+                accept_azp_only: config.accept_azp_only,
+            },
+            validations,
+            typ: config.typ,
+            max_token_bytes: config.max_token_bytes,
+            jwks,
+            mode,
+            introspector: introspection.map(Introspector::new).transpose()?,
+            token_cache,
+            hash_key: rand::random(),
+            metrics: Metrics::default(),
+            clock_offset: AtomicI64::new(0),
+        })
+    }
+
+    /// Validates `token` according to the [`Mode`]. Scopes are not checked
+    /// here: that is the caller's policy (see [`crate::AuthLayer`]).
+    pub async fn validate(&self, token: &BearerToken) -> Result<Principal, Error> {
+        self.validate_shared(token).await.map(Arc::unwrap_or_clone)
+    }
+
+    /// [`Validator::validate`] without copying the principal out of the
+    /// cache: a cache hit costs a hash, a lookup and an `exp` check.
+    pub async fn validate_shared(&self, token: &BearerToken) -> Result<Arc<Principal>, Error> {
+        let result = self.validate_inner(token).await;
+        if let Err(e) = &result {
+            self.record_failure(e);
+        }
+        result
+    }
+
+    /// Asks the introspection endpoint now, bypassing cached answers (for
+    /// revocation-sensitive operations); the answer refreshes the caches.
+    ///
+    /// Errors with [`ErrorKind::Config`] when introspection is not configured.
+    pub async fn introspect(&self, token: &BearerToken) -> Result<Principal, Error> {
+        let result = self.introspect_inner(token, false).await;
+        if let Err(e) = &result {
+            self.record_failure(e);
+        }
+        result.map(Arc::unwrap_or_clone)
+    }
+
+    /// Whether [`Validator::introspect`] can be used.
+    #[must_use]
+    pub fn introspection_configured(&self) -> bool {
+        self.introspector.is_some()
+    }
+
+    /// The key cache (for readiness checks and metrics).
+    #[must_use]
+    pub fn jwks(&self) -> &jwks::JwksCache {
+        &self.jwks
+    }
+
+    /// The mode this validator runs in.
+    #[must_use]
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// A snapshot of the counters.
+    #[must_use]
+    pub fn metrics(&self) -> AuthMetrics {
+        self.metrics.snapshot()
+    }
+
+    /// Counts a failure decided outside `validate` (extraction, scopes).
+    pub(crate) fn record_failure(&self, e: &Error) {
+        self.metrics.failures[e.kind().index()].fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        secs.saturating_add(self.clock_offset.load(Relaxed))
+    }
+
+    fn cache_key(&self, token: &str) -> TokenKey {
+        *blake3::keyed_hash(&self.hash_key, token.as_bytes()).as_bytes()
+    }
+
+    async fn validate_inner(&self, token: &BearerToken) -> Result<Arc<Principal>, Error> {
+        let raw = token.as_str();
+        if raw.len() > self.max_token_bytes {
+            return err(ErrorKind::TokenTooLarge);
+        }
+        if self.mode == Mode::Introspection {
+            return self.introspect_inner(token, true).await;
+        }
+
+        let now = self.now();
+        let key = self.cache_key(raw);
+        if let Some(cache) = &self.token_cache {
+            if let Some(principal) = cache.get(&key) {
+                if principal.expires_at.saturating_add(self.rules.leeway) >= now {
+                    self.metrics.token_cache_hits.fetch_add(1, Relaxed);
+                    return Ok(principal);
+                }
+                // Expired while cached: drop it and let validation say why.
+                cache.remove(&key);
+            }
+            self.metrics.token_cache_misses.fetch_add(1, Relaxed);
+        }
+
+        match self.validate_jwt(raw, now).await {
+            Ok(principal) => {
+                let principal = Arc::new(principal);
+                if let Some(cache) = &self.token_cache {
+                    cache.insert(key, Arc::clone(&principal));
+                }
+                Ok(principal)
+            }
+            // The single place that decides the introspection fallback.
+            Err(e) if self.mode == Mode::JwtThenIntrospection && undecidable_locally(&e) => {
+                tracing::debug!(reason = %e, "token not decidable locally, introspecting");
+                self.introspect_inner(token, true).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn introspect_inner(
+        &self,
+        token: &BearerToken,
+        use_cache: bool,
+    ) -> Result<Arc<Principal>, Error> {
+        let Some(introspector) = &self.introspector else {
+            return err(ErrorKind::Config("introspection is not configured".into()));
+        };
+        if token.as_str().len() > self.max_token_bytes {
+            return err(ErrorKind::TokenTooLarge);
+        }
+        let key = self.cache_key(token.as_str());
+        introspector
+            .introspect(
+                token,
+                key,
+                self.now(),
+                &self.rules,
+                &self.metrics,
+                use_cache,
+            )
+            .await
+    }
+
+    async fn validate_jwt(&self, raw: &str, now: i64) -> Result<Principal, Error> {
+        if raw.bytes().filter(|&b| b == b'.').count() != 2 {
+            return err(ErrorKind::Malformed(NOT_A_JWS));
+        }
+        let header = match jsonwebtoken::decode_header(raw) {
+            Ok(header) => header,
+            Err(e) => return Err(header_error(raw, &e)),
+        };
+        let Some((_, validation)) = self.validations.iter().find(|(a, _)| *a == header.alg) else {
+            return err(ErrorKind::UnsupportedAlgorithm);
+        };
+        if header.crit.is_some() {
+            return err(ErrorKind::UnknownCritical);
+        }
+        // `header.jku`, `x5u`, `jwk` and `x5c` are deliberately not read.
+        if !self.typ_accepted(header.typ.as_deref()) {
+            return err(ErrorKind::InvalidType);
+        }
+        let Some(kid) = header.kid.as_deref() else {
+            return err(ErrorKind::Malformed("kid"));
+        };
+        let key = match self.jwks.get(kid) {
+            Some(key) => key,
+            None => self.jwks.get_or_refresh(kid).await.map_err(jwks_error)?,
+        };
+        if !key.permits(header.alg) {
+            return err(ErrorKind::KeyMismatch);
+        }
+        let data = jsonwebtoken::decode::<Claims>(raw, &key.decoding_key, validation)
+            .map_err(|e| Error::from(jwt_error(&e)))?;
+        self.rules.check(data.claims, now, PrincipalSource::Jwt)
+    }
+
+    fn typ_accepted(&self, typ: Option<&str>) -> bool {
+        // Media types compare case-insensitively; "application/" may be
+        // omitted (RFC 7515 §4.1.9, RFC 9068 §2.1).
+        let typ = typ.map(|t| {
+            t.get(..12)
+                .filter(|p| p.eq_ignore_ascii_case("application/"))
+                .map_or(t, |_| &t[12..])
+        });
+        let at_jwt = typ.is_some_and(|t| t.eq_ignore_ascii_case("at+jwt"));
+        match self.typ {
+            TypPolicy::Rfc9068Strict => at_jwt,
+            TypPolicy::Lenient => at_jwt || typ.is_none_or(|t| t.eq_ignore_ascii_case("jwt")),
+        }
+    }
+}
+
+impl fmt::Debug for Validator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Validator")
+            .field("issuer", &self.rules.issuer)
+            .field("audiences", &self.rules.audiences)
+            .field(
+                "algorithms",
+                &self.validations.iter().map(|(a, _)| a).collect::<Vec<_>>(),
+            )
+            .field("typ", &self.typ)
+            .field("mode", &self.mode)
+            .field("introspection", &self.introspector)
+            .field("token_cache", &self.token_cache.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+const NOT_A_JWS: &str = "not a jws";
+const BAD_HEADER: &str = "header";
+
+/// Whether local validation could not judge the token, so that
+/// `JwtThenIntrospection` asks the authorization server: opaque tokens,
+/// unknown keys after a refresh, and unreachable keys.
+fn undecidable_locally(e: &Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Malformed(NOT_A_JWS | BAD_HEADER) | ErrorKind::UnknownKey | ErrorKind::Jwks(_)
+    )
+}
+
+/// Why a header did not parse: an `alg` jsonwebtoken does not know (`none`,
+/// `None`, `HS1024`…) is an algorithm error, anything else is malformed.
+fn header_error(raw: &str, e: &jsonwebtoken::errors::Error) -> Error {
+    use base64::Engine as _;
+
+    #[derive(serde::Deserialize)]
+    struct AlgOnly {
+        alg: Option<String>,
+    }
+    if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::Json(_)) {
+        let segment = raw.split('.').next().unwrap_or_default();
+        if let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment)
+            && let Ok(AlgOnly { alg: Some(_) }) = serde_json::from_slice(&bytes)
+        {
+            return Error::from(ErrorKind::UnsupportedAlgorithm);
+        }
+    }
+    Error::from(ErrorKind::Malformed(BAD_HEADER))
+}
+
+fn jwks_error(e: jwks::Error) -> Error {
+    match e.kind() {
+        jwks::ErrorKind::UnknownKid | jwks::ErrorKind::RefreshSuppressed => {
+            Error::from(ErrorKind::UnknownKey)
+        }
+        _ => Error::from(ErrorKind::Jwks(e)),
+    }
+}
+
+fn jwt_error(e: &jsonwebtoken::errors::Error) -> ErrorKind {
+    use jsonwebtoken::errors::ErrorKind as J;
+    match e.kind() {
+        J::InvalidSignature => ErrorKind::InvalidSignature,
+        J::ExpiredSignature => ErrorKind::Expired,
+        J::ImmatureSignature => ErrorKind::NotYetValid,
+        J::InvalidIssuer => ErrorKind::InvalidIssuer,
+        J::InvalidAudience => ErrorKind::InvalidAudience,
+        J::MissingRequiredClaim(c) if c == "exp" => ErrorKind::MissingClaim("exp"),
+        J::MissingRequiredClaim(c) if c == "iss" => ErrorKind::MissingClaim("iss"),
+        J::MissingRequiredClaim(_) => ErrorKind::MissingClaim("required claim"),
+        J::InvalidClaimFormat(c) if c == "exp" => ErrorKind::Malformed("exp"),
+        J::InvalidClaimFormat(c) if c == "nbf" => ErrorKind::Malformed("nbf"),
+        J::InvalidClaimFormat(_) => ErrorKind::Malformed("claim"),
+        J::InvalidAlgorithm
+        | J::MissingAlgorithm
+        | J::UnsupportedAlgorithm
+        | J::InvalidAlgorithmName => ErrorKind::UnsupportedAlgorithm,
+        J::InvalidEcdsaKey | J::InvalidEddsaKey | J::InvalidRsaKey(_) | J::InvalidKeyFormat => {
+            ErrorKind::KeyMismatch
+        }
+        J::Base64(_) => ErrorKind::Malformed("base64"),
+        J::Json(_) => ErrorKind::Malformed("claims"),
+        J::Utf8(_) => ErrorKind::Malformed("utf-8"),
+        _ => ErrorKind::Malformed("jws"),
+    }
+}
+
+/// The live counters (atomics, no global registry).
+#[derive(Default)]
+pub(crate) struct Metrics {
+    pub(crate) token_cache_hits: AtomicU64,
+    pub(crate) token_cache_misses: AtomicU64,
+    pub(crate) introspection_calls: AtomicU64,
+    pub(crate) introspection_cache_hits: AtomicU64,
+    pub(crate) introspection_errors: AtomicU64,
+    pub(crate) failures: [AtomicU64; ErrorKind::LABELS.len()],
+}
+
+impl Metrics {
+    fn snapshot(&self) -> AuthMetrics {
+        AuthMetrics {
+            token_cache_hits: self.token_cache_hits.load(Relaxed),
+            token_cache_misses: self.token_cache_misses.load(Relaxed),
+            introspection_calls: self.introspection_calls.load(Relaxed),
+            introspection_cache_hits: self.introspection_cache_hits.load(Relaxed),
+            introspection_errors: self.introspection_errors.load(Relaxed),
+            failures: ErrorKind::LABELS
+                .iter()
+                .zip(&self.failures)
+                .map(|(label, n)| (*label, n.load(Relaxed)))
+                .collect(),
+        }
+    }
+}
+
+/// A snapshot of a [`Validator`]'s counters, for a metrics endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthMetrics {
+    /// Tokens answered from the verified-token cache.
+    pub token_cache_hits: u64,
+    /// Tokens not found (or found expired) in the verified-token cache.
+    pub token_cache_misses: u64,
+    /// HTTP calls to the introspection endpoint.
+    pub introspection_calls: u64,
+    /// Introspection answers reused from the introspection caches.
+    pub introspection_cache_hits: u64,
+    /// Introspection calls that failed (unreachable, 5xx, bad response).
+    pub introspection_errors: u64,
+    /// Failures per [`ErrorKind::label`], every label listed (zero included),
+    /// in [`ErrorKind::LABELS`] order.
+    pub failures: Vec<(&'static str, u64)>,
+}
+
+impl AuthMetrics {
+    /// The failure count for one label (zero for an unknown label).
+    #[must_use]
+    pub fn failures_for(&self, label: &str) -> u64 {
+        self.failures
+            .iter()
+            .find(|(l, _)| *l == label)
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
+#[cfg(test)]
+mod tests;

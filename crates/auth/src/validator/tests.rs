@@ -1,0 +1,187 @@
+//! Unit tests for the cheap stages of the pipeline: everything decided before
+//! a key is looked up, so no issuer or key is needed. Signature, claims,
+//! caches and introspection are covered in `tests/it` against `test-issuer`.
+
+// A failed unwrap is a failed test, with the error in the panic message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde_json::{Value, json};
+
+use super::*;
+
+const ISS: &str = "https://idp.example.com/realms/test";
+
+fn jwks() -> jwks::JwksCache {
+    // No I/O happens at construction; these tests never reach a lookup.
+    let uri = "http://127.0.0.1:9/certs".parse().unwrap();
+    jwks::JwksCache::new(jwks::Config::new(jwks::Source::JwksUri(uri))).unwrap()
+}
+
+fn validator_with(edit: impl FnOnce(&mut ValidationConfig)) -> Validator {
+    let mut config =
+        ValidationConfig::new(ISS, vec!["https://mcp.example.com/mcp".into()]).unwrap();
+    edit(&mut config);
+    Validator::new(
+        config,
+        jwks(),
+        Mode::Jwt,
+        None,
+        TokenCacheConfig::enabled(100),
+    )
+    .unwrap()
+}
+
+/// An unsigned token with the given header (the signature is never reached).
+fn token(header: Value) -> BearerToken {
+    let h = URL_SAFE_NO_PAD.encode(header.to_string());
+    let p = URL_SAFE_NO_PAD.encode(json!({ "iss": ISS, "exp": 4_000_000_000_i64 }).to_string());
+    BearerToken::new(format!("{h}.{p}.c2ln"))
+}
+
+#[track_caller]
+fn label(v: &Validator, t: &BearerToken) -> &'static str {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    match rt.block_on(v.validate(t)) {
+        Ok(p) => panic!("accepted: {p:?}"),
+        Err(e) => e.kind().label(),
+    }
+}
+
+#[test]
+fn token_over_size_cap_rejected_before_parsing() {
+    let v = validator_with(|c| c.max_token_bytes = 64);
+    // Not even a JWT: the size check must come first.
+    let big = BearerToken::new("a".repeat(65));
+    assert_eq!(label(&v, &big), "token_too_large");
+    assert_eq!(label(&v, &BearerToken::new("a".repeat(64))), "malformed");
+    assert_eq!(v.metrics().failures_for("token_too_large"), 1);
+}
+
+#[test]
+fn rejects_alg_none_all_casings() {
+    let v = validator_with(|_| {});
+    for alg in ["none", "None", "NONE", "nOnE"] {
+        let t = token(json!({ "alg": alg, "typ": "JWT", "kid": "k" }));
+        assert_eq!(label(&v, &t), "unsupported_algorithm", "{alg}");
+    }
+}
+
+#[test]
+fn rejects_alg_not_in_allow_list() {
+    let v = validator_with(|c| c.algorithms = vec![jsonwebtoken::Algorithm::RS256]);
+    for alg in ["ES256", "PS256", "EdDSA", "HS256", "HS512", "RS1", "XYZ"] {
+        let t = token(json!({ "alg": alg, "kid": "k" }));
+        assert_eq!(label(&v, &t), "unsupported_algorithm", "{alg}");
+    }
+}
+
+#[test]
+fn symmetric_algorithms_refused_at_construction() {
+    for alg in [
+        jsonwebtoken::Algorithm::HS256,
+        jsonwebtoken::Algorithm::HS384,
+        jsonwebtoken::Algorithm::HS512,
+    ] {
+        let mut config = ValidationConfig::new(ISS, vec!["aud".into()]).unwrap();
+        config.algorithms.push(alg);
+        let e = Validator::new(
+            config,
+            jwks(),
+            Mode::Jwt,
+            None,
+            TokenCacheConfig::disabled(),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind().label(), "config");
+    }
+    assert!(ValidationConfig::new(ISS, vec![]).is_err());
+    assert!(ValidationConfig::new("", vec!["aud".into()]).is_err());
+}
+
+#[test]
+fn introspection_modes_require_introspection_config() {
+    for mode in [Mode::Introspection, Mode::JwtThenIntrospection] {
+        let config = ValidationConfig::new(ISS, vec!["aud".into()]).unwrap();
+        let e =
+            Validator::new(config, jwks(), mode, None, TokenCacheConfig::disabled()).unwrap_err();
+        assert_eq!(e.kind().label(), "config");
+    }
+    let v = validator_with(|_| {});
+    assert!(!v.introspection_configured());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let e = rt
+        .block_on(v.introspect(&BearerToken::new("abc")))
+        .unwrap_err();
+    assert_eq!(e.kind().label(), "config");
+}
+
+#[test]
+fn rejects_unknown_crit() {
+    // RFC 7515 §4.1.11: an unknown critical extension must be refused.
+    let v = validator_with(|_| {});
+    let t = token(json!({ "alg": "RS256", "kid": "k", "crit": ["exp"], "exp": 1 }));
+    assert_eq!(label(&v, &t), "unknown_critical");
+    let t = token(json!({ "alg": "RS256", "kid": "k", "crit": ["b64"], "b64": false }));
+    assert_eq!(label(&v, &t), "unknown_critical");
+}
+
+#[test]
+fn missing_kid_rejected() {
+    let v = validator_with(|_| {});
+    let t = token(json!({ "alg": "RS256", "typ": "JWT" }));
+    assert_eq!(label(&v, &t), "malformed");
+}
+
+#[test]
+fn rfc9068_strict_typ_requires_at_jwt() {
+    let strict = validator_with(|c| c.typ = TypPolicy::Rfc9068Strict);
+    let lenient = validator_with(|_| {});
+    for (typ, strict_ok, lenient_ok) in [
+        (Some("at+jwt"), true, true),
+        (Some("AT+JWT"), true, true),
+        (Some("application/at+jwt"), true, true),
+        (Some("JWT"), false, true),
+        (Some("jwt"), false, true),
+        (None, false, true),
+        (Some("id_token+jwt"), false, false),
+        (Some("JOSE"), false, false),
+        (Some("application/"), false, false),
+    ] {
+        assert_eq!(strict.typ_accepted(typ), strict_ok, "strict {typ:?}");
+        assert_eq!(lenient.typ_accepted(typ), lenient_ok, "lenient {typ:?}");
+    }
+    // And through the pipeline: refused before any key lookup.
+    let t = token(json!({ "alg": "RS256", "typ": "JWT", "kid": "k" }));
+    assert_eq!(label(&strict, &t), "invalid_type");
+}
+
+#[test]
+fn opaque_and_jwe_tokens_are_malformed_not_a_jws() {
+    let v = validator_with(|_| {});
+    for t in ["opaque-token", "a.b", "a.b.c.d.e"] {
+        assert_eq!(label(&v, &BearerToken::new(t)), "malformed", "{t}");
+    }
+    // Only "not a JWT at all" is handed to introspection in
+    // JwtThenIntrospection mode; a broken JWT is decided locally.
+    assert!(undecidable_locally(&ErrorKind::Malformed(NOT_A_JWS).into()));
+    assert!(undecidable_locally(&ErrorKind::UnknownKey.into()));
+    assert!(!undecidable_locally(&ErrorKind::InvalidSignature.into()));
+    assert!(!undecidable_locally(&ErrorKind::Expired.into()));
+}
+
+#[test]
+fn failures_are_counted_by_label() {
+    let v = validator_with(|_| {});
+    let t = token(json!({ "alg": "none" }));
+    label(&v, &t);
+    label(&v, &t);
+    let m = v.metrics();
+    assert_eq!(m.failures_for("unsupported_algorithm"), 2);
+    assert_eq!(m.failures.len(), ErrorKind::LABELS.len());
+    assert_eq!(m.token_cache_hits, 0);
+}

@@ -1003,6 +1003,33 @@ fn every_shipped_template_loads_and_renders() {
 }
 
 #[test]
+fn shipped_templates_fit_default_fuel_at_input_caps() {
+    // Every list variable filled up to max_variable_bytes with 80-byte lines:
+    // the default fuel must still be enough (see RenderLimits::default).
+    let limits = RenderLimits::default();
+    let line = format!("owner: {}\n", "x".repeat(73));
+    let big = line.repeat(limits.max_variable_bytes / line.len());
+    let store = open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates"));
+    for meta in store.list().unwrap() {
+        let t = store.get(&meta.name).unwrap();
+        let given: Map<String, Value> = meta
+            .variables
+            .iter()
+            .map(|v| {
+                let value = match sample_value(v) {
+                    Value::String(s) if s.contains('\n') => json!(big),
+                    other => other,
+                };
+                (v.name.clone(), value)
+            })
+            .collect();
+        if let Err(e) = render(&t, &given, &limits) {
+            panic!("{}: {e}", meta.name);
+        }
+    }
+}
+
+#[test]
 fn errors_display_lowercase_without_trailing_period() {
     let n = name("x");
     let v = Version::of_bytes(b"x");

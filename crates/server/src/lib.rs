@@ -3,4 +3,7 @@
 //!
 //! See `docs/ARCHITECTURE.md` for the codemap.
 
+pub mod config;
+pub mod mcp;
+pub mod metrics;
 pub mod store;

@@ -1,0 +1,310 @@
+//! Unit tests for configuration merging and validation.
+
+use std::path::Path;
+
+use clap::Parser;
+
+use super::*;
+
+fn cli(args: &[&str]) -> Cli {
+    let mut argv = vec!["mcp-file-templates"];
+    argv.extend_from_slice(args);
+    match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => panic!("flags did not parse: {e}"),
+    }
+}
+
+fn check(args: &[&str], toml: &str) -> Result<Config, ConfigError> {
+    let file = match parse_file(toml) {
+        Ok(file) => file,
+        Err(e) => panic!("toml did not parse: {e}"),
+    };
+    build(cli(args), file, Env::default(), Path::new("/srv/app"))
+}
+
+#[track_caller]
+fn check_ok(args: &[&str], toml: &str) -> Config {
+    match check(args, toml) {
+        Ok(config) => config,
+        Err(e) => panic!("config rejected: {e}"),
+    }
+}
+
+#[track_caller]
+fn check_err(args: &[&str], toml: &str, key: &str) -> String {
+    match check(args, toml) {
+        Ok(config) => panic!("config accepted: {config:?}"),
+        Err(e) => {
+            assert_eq!(e.key, key, "wrong key in {e}");
+            e.to_string()
+        }
+    }
+}
+
+#[test]
+fn defaults_match_the_python_walkthrough() {
+    let config = check_ok(&[], "");
+    assert_eq!(config.bind.to_string(), "127.0.0.1:8000");
+    assert_eq!(config.public_url.as_str(), "http://localhost:8000/");
+    assert_eq!(config.path, "/mcp");
+    assert_eq!(config.resource, "http://localhost:8000/mcp");
+    assert_eq!(config.auth.issuer, "http://localhost:8080/realms/mcp");
+    assert_eq!(config.auth.audiences, vec!["http://localhost:8000/mcp"]);
+    assert_eq!(config.auth.required_scopes, vec!["mcp:tools"]);
+    assert_eq!(config.auth.mode, AuthMode::Jwt);
+    assert_eq!(
+        config.auth.scopes_for_tool("save_template"),
+        vec!["mcp:tools", "templates:write"]
+    );
+    assert_eq!(
+        config.auth.scopes_for_tool("delete_template"),
+        vec!["mcp:tools", "templates:write"]
+    );
+    assert_eq!(
+        config.auth.scopes_for_tool("render_template"),
+        vec!["mcp:tools"]
+    );
+    assert!(config.auth.verify_online_tools.contains("delete_template"));
+    assert_eq!(config.templates_dir, Path::new("/srv/app/templates"));
+    assert_eq!(config.session, SessionMode::Stateful);
+    assert_eq!(config.log_format, LogFormat::Pretty);
+    assert!(config.introspection.is_none());
+    assert!(!config.insecure_bench);
+}
+
+#[test]
+fn flags_override_the_file() {
+    let config = check_ok(
+        &["--public-url", "https://mcp.example.com", "--stateless"],
+        "public_url = \"http://other:9000\"\nstateless = false\npath = \"/api/mcp/\"",
+    );
+    assert_eq!(config.resource, "https://mcp.example.com/api/mcp");
+    assert_eq!(config.session, SessionMode::Stateless);
+}
+
+#[test]
+fn resource_drops_the_default_port() {
+    let config = check_ok(&["--public-url", "https://mcp.example.com:443"], "");
+    assert_eq!(config.resource, "https://mcp.example.com/mcp");
+}
+
+#[test]
+fn allowed_origins_and_hosts_derive_from_the_public_url_plus_loopback() {
+    let config = check_ok(
+        &["--public-url", "https://mcp.example.com:8443"],
+        "allowed_origins = [\"https://app.example.com\"]",
+    );
+    assert_eq!(
+        config.allowed_origins,
+        vec![
+            "https://mcp.example.com:8443",
+            "https://app.example.com",
+            "http://localhost:*",
+            "http://127.0.0.1:*",
+            "http://[::1]:*",
+        ]
+    );
+    assert_eq!(
+        config.allowed_hosts,
+        vec!["mcp.example.com", "localhost", "127.0.0.1", "::1"]
+    );
+}
+
+#[test]
+fn tool_scopes_flag_replaces_the_default_map() {
+    let config = check_ok(
+        &["--tool-scope", "save_template=templates:write audit:log"],
+        "",
+    );
+    assert_eq!(
+        config.auth.scopes_for_tool("save_template"),
+        vec!["mcp:tools", "templates:write", "audit:log"]
+    );
+    assert_eq!(
+        config.auth.scopes_for_tool("delete_template"),
+        vec!["mcp:tools"]
+    );
+}
+
+#[test]
+fn file_sections_reach_the_typed_config() {
+    let config = check_ok(
+        &[],
+        r#"
+[limits]
+body_limit_bytes = 2048
+request_timeout_secs = 5
+concurrency_limit = 7
+[auth]
+leeway_secs = 10
+typ = "rfc9068"
+[auth.tool_scopes]
+render_template = ["templates:read"]
+[jwks]
+jwks_uri = "https://idp.example.com/certs"
+ttl_secs = 600
+"#,
+    );
+    assert_eq!(config.http.body_limit_bytes, 2048);
+    assert_eq!(config.http.request_timeout, Duration::from_secs(5));
+    assert_eq!(config.http.concurrency_limit, 7);
+    assert_eq!(config.auth.leeway, Duration::from_secs(10));
+    assert_eq!(config.auth.typ, TypPolicy::Rfc9068);
+    assert_eq!(
+        config.auth.scopes_for_tool("render_template"),
+        vec!["mcp:tools", "templates:read"]
+    );
+    assert_eq!(
+        config.jwks.jwks_uri.as_ref().map(Url::as_str),
+        Some("https://idp.example.com/certs")
+    );
+    assert_eq!(config.jwks.ttl, Duration::from_secs(600));
+}
+
+#[test]
+fn errors_name_the_key() {
+    check_err(&["--bind", "nope"], "", "bind");
+    check_err(&["--public-url", "ftp://x"], "", "public_url");
+    check_err(&["--public-url", "http://x/mcp"], "", "public_url");
+    check_err(&["--path", "mcp"], "", "path");
+    check_err(&["--body-limit-bytes", "0"], "", "limits.body_limit_bytes");
+    check_err(&["--tool-scope", "frobnicate=x"], "", "auth.tool_scopes");
+    check_err(&["--tool-scope", "save_template"], "", "auth.tool_scopes");
+    check_err(
+        &["--required-scope", "bad\"scope"],
+        "",
+        "auth.required_scopes",
+    );
+    check_err(&[], "[auth]\nalgorithms = [\"HS256\"]", "auth.algorithms");
+    check_err(
+        &[],
+        "[jwks]\nttl_secs = 10\nrefresh_ahead_secs = 30",
+        "jwks.refresh_ahead_secs",
+    );
+    check_err(&["--auth-mode", "introspection"], "", "auth.mode");
+    check_err(
+        &["--allowed-origin", "https://x/path"],
+        "",
+        "allowed_origins",
+    );
+}
+
+#[test]
+fn unknown_file_keys_are_rejected() {
+    let result = parse_file("bnid = \"127.0.0.1:1\"");
+    assert!(result.is_err());
+}
+
+#[test]
+fn introspection_needs_a_secret_from_env_or_file() {
+    let message = check_err(
+        &[
+            "--introspection-endpoint",
+            "http://127.0.0.1:1/introspect",
+            "--introspection-client-id",
+            "mcp-server",
+        ],
+        "",
+        "introspection.client_secret_file",
+    );
+    assert!(message.contains(ENV_INTROSPECTION_CLIENT_SECRET));
+
+    let env = Env {
+        introspection_client_secret: Some(Secret("s3cret-value".to_owned())),
+        allow_insecure_bench: false,
+    };
+    let config = build(
+        cli(&[
+            "--introspection-endpoint",
+            "http://127.0.0.1:1/introspect",
+            "--introspection-client-id",
+            "mcp-server",
+        ]),
+        FileConfig::default(),
+        env,
+        Path::new("/"),
+    );
+    let config = match config {
+        Ok(config) => config,
+        Err(e) => panic!("{e}"),
+    };
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("s3cret-value"), "secret leaked into Debug");
+    assert!(debug.contains("<redacted>"));
+}
+
+#[test]
+fn secret_file_is_read_and_trimmed() {
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => panic!("{e}"),
+    };
+    let path = dir.path().join("secret");
+    if let Err(e) = std::fs::write(&path, "from-file\n") {
+        panic!("{e}");
+    }
+    let toml = format!(
+        "[introspection]\nendpoint = \"http://127.0.0.1:1/i\"\nclient_id = \"c\"\nclient_secret_file = {:?}",
+        path.display().to_string()
+    );
+    let config = check_ok(&[], &toml);
+    let secret = config
+        .introspection
+        .map(|i| i.client_secret.expose().to_owned());
+    assert_eq!(secret.as_deref(), Some("from-file"));
+}
+
+#[test]
+fn insecure_bench_switch_needs_the_env_opt_in() {
+    check_err(
+        &["--dangerously-disable-auth-for-benchmarks"],
+        "",
+        "dangerously_disable_auth_for_benchmarks",
+    );
+    let env = Env {
+        introspection_client_secret: None,
+        allow_insecure_bench: true,
+    };
+    let config = build(
+        cli(&["--dangerously-disable-auth-for-benchmarks"]),
+        FileConfig::default(),
+        env,
+        Path::new("/"),
+    );
+    assert!(matches!(config, Ok(c) if c.insecure_bench));
+}
+
+#[test]
+fn help_lists_every_flag() {
+    use clap::CommandFactory;
+    let help = Cli::command().render_long_help().to_string();
+    for flag in [
+        "--config",
+        "--bind",
+        "--public-url",
+        "--path",
+        "--templates-dir",
+        "--stateless",
+        "--log-format",
+        "--allowed-origin",
+        "--allowed-host",
+        "--body-limit-bytes",
+        "--request-timeout-secs",
+        "--concurrency-limit",
+        "--auth-mode",
+        "--issuer",
+        "--audience",
+        "--required-scope",
+        "--tool-scope",
+        "--verify-online-tool",
+        "--jwks-uri",
+        "--introspection-endpoint",
+        "--introspection-client-id",
+        "--introspection-client-secret-file",
+        "--dangerously-disable-auth-for-benchmarks",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+    Cli::command().debug_assert();
+}

@@ -1,0 +1,121 @@
+//! Unit tests for the MCP error mapping and filtering.
+
+use super::*;
+
+fn meta(name: &str, title: &str, tags: &[&str]) -> TemplateMeta {
+    let name = match TemplateName::parse(name) {
+        Ok(name) => name,
+        Err(e) => panic!("{e}"),
+    };
+    TemplateMeta {
+        name,
+        title: title.to_owned(),
+        description: "Notes of a meeting".to_owned(),
+        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        filename: None,
+        variables: vec![
+            VariableSpec {
+                name: "date".to_owned(),
+                description: "Meeting date".to_owned(),
+                required: true,
+                default: None,
+            },
+            VariableSpec {
+                name: "place".to_owned(),
+                description: String::new(),
+                required: false,
+                default: Some("Room 1".to_owned()),
+            },
+        ],
+        version: Version::of_bytes(b"x"),
+    }
+}
+
+#[test]
+fn list_filter_matches_query_case_insensitively_and_tag_exactly() {
+    let m = meta("meeting-minutes", "Meeting Minutes", &["meeting", "en"]);
+    assert!(matches(&m, None, None));
+    assert!(matches(&m, Some("MINUTES"), None));
+    assert!(matches(&m, Some("notes of"), None));
+    assert!(matches(&m, None, Some("en")));
+    assert!(!matches(&m, None, Some("e")));
+    assert!(!matches(&m, Some("invoice"), None));
+    assert!(!matches(&m, Some("meeting"), Some("de")));
+}
+
+#[test]
+fn conflict_tells_the_model_the_current_version() {
+    let m = meta("a", "A", &[]);
+    let current = Version::of_bytes(b"current");
+    let error = ToolError::from_store(StoreError::Conflict {
+        name: m.name.clone(),
+        expected: Some(Version::of_bytes(b"old")),
+        current: Some(current.clone()),
+    });
+    assert_eq!(error.outcome, "conflict");
+    assert!(
+        error
+            .message
+            .contains(&format!("expected_version=\"{current}\""))
+    );
+    assert!(error.message.contains("get_template"));
+}
+
+#[test]
+fn invalid_variables_are_reported_by_name_with_the_declared_list() {
+    let template = Template {
+        meta: meta("a", "A", &[]),
+        body: "{{ date }}".to_owned(),
+    };
+    let error = ToolError::from_render(
+        RenderError::MissingVariables(vec!["date".to_owned()]),
+        &template,
+    );
+    assert_eq!(error.outcome, "invalid_variables");
+    assert!(error.message.contains("date"), "{}", error.message);
+    assert!(
+        error.message.contains("date (required), place"),
+        "{}",
+        error.message
+    );
+}
+
+#[test]
+fn store_io_errors_do_not_leak_paths() {
+    let error = ToolError::from_store(StoreError::Io {
+        path: "/srv/secret/dir/a.md".into(),
+        source: std::io::Error::other("disk on fire"),
+    });
+    assert_eq!(error.outcome, "store_error");
+    assert!(!error.message.contains("/srv/secret"));
+}
+
+#[test]
+fn tool_errors_become_is_error_results() {
+    let result = ToolError::new("not_found", "nope").into_call_tool_result();
+    match result {
+        Ok(CallToolResponse::Complete(result)) => assert_eq!(result.is_error, Some(true)),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn every_tool_name_is_routed() {
+    let router = TemplateServer::tool_router();
+    let mut listed: Vec<String> = router
+        .list_all()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    listed.sort();
+    let mut expected: Vec<&str> = TOOL_NAMES.to_vec();
+    expected.sort_unstable();
+    assert_eq!(listed, expected);
+    for tool in router.list_all() {
+        assert!(
+            tool.output_schema.is_some(),
+            "{} has no outputSchema",
+            tool.name
+        );
+    }
+}

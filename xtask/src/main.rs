@@ -6,7 +6,11 @@
 //! every task.
 
 mod clients;
+mod http;
+mod keycloak;
+mod process;
 mod test;
+mod token;
 
 use std::path::PathBuf;
 
@@ -21,6 +25,8 @@ tasks:
   run-dev    start Keycloak and the server with the embedded defaults
   e2e        end-to-end scenarios against real Keycloak and real MCP clients
   bench      throughput and latency benchmarks
+  keycloak   start the dev Keycloak (realm mcp) and wait for Ctrl-C
+  token      print an access token from the dev Keycloak (--user alice --scope mcp:tools)
 ";
 
 fn main() -> anyhow::Result<()> {
@@ -34,6 +40,8 @@ fn main() -> anyhow::Result<()> {
     sh.change_dir(project_root());
     match task.as_str() {
         "test" => test::run(&sh, &rest).context("xtask test"),
+        "keycloak" => keycloak::run(&sh, &rest).context("xtask keycloak"),
+        "token" => token::run(&sh, &rest).context("xtask token"),
         "clients" => clients::run(&sh, &rest).context("xtask clients"),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");

@@ -1,0 +1,305 @@
+//! Unit tests of the realm file and of the provisioning helpers that need no
+//! running Keycloak. The live checks (tokens, scopes, introspection,
+//! rotation) run against a real Keycloak in `cargo xtask e2e`.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::dist::parse_java_version;
+use super::*;
+
+fn realm_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(REALM_FILE)
+}
+
+fn realm(opts: &StartOptions) -> Value {
+    match realm_representation(&realm_path(), opts) {
+        Ok(realm) => realm,
+        Err(e) => panic!("realm file: {e:#}"),
+    }
+}
+
+fn default_realm() -> Value {
+    realm(&options(DEFAULT_AUDIENCE))
+}
+
+fn options(audience: &str) -> StartOptions {
+    StartOptions {
+        audience: audience.to_owned(),
+        extra_redirect_uris: Vec::new(),
+        http_port: None,
+        management_port: None,
+        ready_timeout: Duration::from_secs(1),
+        features: Vec::new(),
+    }
+}
+
+fn scope<'a>(realm: &'a Value, name: &str) -> &'a Value {
+    let scopes = realm["clientScopes"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    scopes
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no client scope {name}"))
+}
+
+fn client<'a>(realm: &'a Value, id: &str) -> &'a Value {
+    let clients = realm["clients"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    clients
+        .iter()
+        .find(|c| c["clientId"] == id)
+        .unwrap_or_else(|| panic!("no client {id}"))
+}
+
+fn audiences(realm: &Value, scope_name: &str) -> Vec<String> {
+    let mappers = scope(realm, scope_name)["protocolMappers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    mappers
+        .iter()
+        .filter(|m| m["protocolMapper"] == "oidc-audience-mapper")
+        .filter_map(|m| {
+            let config = &m["config"];
+            config["included.custom.audience"]
+                .as_str()
+                .or(config["included.client.audience"].as_str())
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// A realm JSON that declares any client scope gets none of Keycloak's
+/// built-ins, so `basic` (which carries `sub`) must be declared by hand.
+#[test]
+fn realm_declares_basic_scope_with_sub_mapper() {
+    let realm = default_realm();
+    let basic = scope(&realm, "basic");
+    let mappers = basic["protocolMappers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        mappers
+            .iter()
+            .any(|m| m["protocolMapper"] == "oidc-sub-mapper"
+                && m["config"]["access.token.claim"] == "true")
+    );
+    for id in ["mcp-server", "mcp-client", "mcp-test", "mcp-short"] {
+        assert!(
+            strings(&client(&realm, id)["defaultClientScopes"]).contains(&"basic"),
+            "{id} lacks basic"
+        );
+    }
+}
+
+/// Keycloak's MCP recipe: the audience (RFC 9068 `aud`) comes from an
+/// Audience mapper on the optional scope, and follows the requested audience.
+#[test]
+fn audience_mapper_follows_start_options() {
+    let realm = default_realm();
+    assert_eq!(
+        audiences(&realm, "mcp:tools"),
+        [DEFAULT_AUDIENCE, "mcp-server"]
+    );
+    assert_eq!(
+        audiences(&realm, "templates:write"),
+        [DEFAULT_AUDIENCE, "mcp-server"]
+    );
+
+    let realm = realm_for("http://localhost:43210/mcp");
+    assert_eq!(
+        audiences(&realm, "mcp:tools"),
+        ["http://localhost:43210/mcp", "mcp-server"]
+    );
+    assert_eq!(
+        audiences(&realm, "templates:write"),
+        ["http://localhost:43210/mcp", "mcp-server"]
+    );
+}
+
+/// RFC 7662 introspection by `mcp-server`: since 26.6.2 (CVE-2026-37979)
+/// Keycloak answers `{"active": false}` unless the introspecting client is
+/// in the token's `aud`, so both MCP scopes add the `mcp-server` client too.
+#[test]
+fn mcp_scopes_put_the_introspecting_client_in_aud() {
+    let realm = default_realm();
+    for name in ["mcp:tools", "templates:write"] {
+        assert!(
+            audiences(&realm, name).contains(&"mcp-server".to_owned()),
+            "{name}"
+        );
+    }
+}
+
+fn realm_for(audience: &str) -> Value {
+    realm(&options(audience))
+}
+
+/// Keycloak drops an optional scope the user may not have only when the scope
+/// has a role scope mapping: `templates:write` needs `template-writer`, which
+/// alice has and bob has not.
+#[test]
+fn templates_write_is_gated_by_the_template_writer_role() {
+    let realm = default_realm();
+    let mappings = realm["scopeMappings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let roles_of = |scope: &str| -> Vec<String> {
+        mappings
+            .iter()
+            .filter(|m| m["clientScope"] == scope)
+            .flat_map(|m| {
+                strings(&m["roles"])
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    assert_eq!(roles_of("templates:write"), ["template-writer"]);
+    assert_eq!(roles_of("mcp:tools"), ["mcp-user"]);
+
+    let users = realm["users"].as_array().cloned().unwrap_or_default();
+    let roles = |name: &str| {
+        let user = users
+            .iter()
+            .find(|u| u["username"] == name)
+            .unwrap_or_else(|| panic!("no user {name}"));
+        strings(&user["realmRoles"])
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(roles("alice"), ["mcp-user", "template-writer"]);
+    assert_eq!(roles("bob"), ["mcp-user"]);
+}
+
+/// The password grant fails with "Account is not fully set up" unless the
+/// user has email, first and last name.
+#[test]
+fn users_are_fully_set_up_with_documented_passwords() {
+    let realm = default_realm();
+    for (name, password) in USERS {
+        let users = realm["users"].as_array().cloned().unwrap_or_default();
+        let user = users
+            .iter()
+            .find(|u| u["username"] == *name)
+            .unwrap_or_else(|| panic!("no user {name}"));
+        for field in ["email", "firstName", "lastName"] {
+            assert!(
+                user[field].as_str().is_some_and(|v| !v.is_empty()),
+                "{name} lacks {field}"
+            );
+        }
+        assert_eq!(user["emailVerified"], true);
+        assert_eq!(user["credentials"][0]["value"], *password);
+    }
+}
+
+/// OAuth 2.1 / MCP authorization: the interactive client is public and must
+/// use PKCE with S256.
+#[test]
+fn mcp_client_is_public_and_requires_pkce_s256() {
+    let realm = default_realm();
+    let c = client(&realm, "mcp-client");
+    assert_eq!(c["publicClient"], true);
+    assert_eq!(c["attributes"]["pkce.code.challenge.method"], "S256");
+    assert_eq!(c["directAccessGrantsEnabled"], false);
+    let redirects = strings(&c["redirectUris"]);
+    assert!(redirects.contains(&"http://localhost:6274/oauth/callback"));
+    assert!(redirects.contains(&"http://127.0.0.1/*"));
+    assert_eq!(
+        strings(&c["optionalClientScopes"])
+            .iter()
+            .filter(|s| s.contains(':'))
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn extra_redirect_uris_are_added_to_mcp_client() {
+    let mut opts = options(DEFAULT_AUDIENCE);
+    opts.extra_redirect_uris
+        .push("http://127.0.0.1:5555/cb".into());
+    let realm = realm(&opts);
+    assert!(
+        strings(&client(&realm, "mcp-client")["redirectUris"])
+            .contains(&"http://127.0.0.1:5555/cb")
+    );
+}
+
+#[test]
+fn confidential_clients_match_the_secret_table() {
+    let realm = default_realm();
+    for (id, secret) in CLIENT_SECRETS {
+        let c = client(&realm, id);
+        assert_eq!(c["publicClient"], false, "{id}");
+        assert_eq!(c["secret"], *secret, "{id}");
+    }
+    assert_eq!(client(&realm, "mcp-server")["standardFlowEnabled"], false);
+    assert_eq!(
+        client(&realm, "mcp-server")["directAccessGrantsEnabled"],
+        false
+    );
+    assert_eq!(
+        client(&realm, "mcp-server")["serviceAccountsEnabled"],
+        false
+    );
+}
+
+#[test]
+fn mcp_short_access_tokens_live_five_seconds() {
+    let realm = default_realm();
+    assert_eq!(
+        client(&realm, "mcp-short")["attributes"]["access.token.lifespan"],
+        "5"
+    );
+    assert_eq!(realm["accessTokenLifespan"], 300);
+}
+
+#[test]
+fn java_version_is_read_from_both_version_schemes() {
+    assert_eq!(
+        parse_java_version("openjdk version \"17.0.15\" 2025-04-15"),
+        Some(17)
+    );
+    assert_eq!(
+        parse_java_version("openjdk version \"25.0.3\" 2026-04-21 LTS"),
+        Some(25)
+    );
+    assert_eq!(
+        parse_java_version("openjdk version \"21\" 2023-09-19"),
+        Some(21)
+    );
+    assert_eq!(parse_java_version("java version \"1.8.0_392\""), Some(8));
+    assert_eq!(parse_java_version("no version here"), None);
+}
+
+#[test]
+fn token_debug_never_shows_the_token() {
+    let token = Token {
+        access_token: "eyJhbGciOiJSUzI1NiJ9.e30.c2ln".into(),
+        expires_in: 300,
+        scope: "mcp:tools".into(),
+    };
+    let debug = format!("{token:?}");
+    assert!(!debug.contains("eyJ"), "{debug}");
+    assert!(debug.contains("<redacted>"));
+}

@@ -8,12 +8,17 @@ use xshell::{Shell, cmd};
 
 pub(crate) fn run(sh: &Shell, args: &[String]) -> anyhow::Result<()> {
     step("cargo fmt --check");
-    cmd!(sh, "cargo fmt --all --check").run().context("formatting differs: run `cargo fmt --all`")?;
+    cmd!(sh, "cargo fmt --all --check")
+        .run()
+        .context("formatting differs: run `cargo fmt --all`")?;
 
     step("cargo clippy");
-    cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings")
-        .run()
-        .context("clippy found warnings")?;
+    cmd!(
+        sh,
+        "cargo clippy --workspace --all-targets --locked -- -D warnings"
+    )
+    .run()
+    .context("clippy found warnings")?;
 
     step("cargo test");
     cmd!(sh, "cargo test --workspace --locked {args...}")

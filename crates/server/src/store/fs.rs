@@ -393,8 +393,10 @@ impl TemplateStore for FsStore {
         self.remember(name, &path, &loaded);
         match loaded {
             Loaded::Ok(entry) => Ok(entry.template.clone()),
+            // The file name, not the path: this reason may reach a client,
+            // and the server's directory layout is none of its business.
             Loaded::Bad(reason) => Err(StoreError::Invalid {
-                reason: format!("{}: {reason}", path.display()),
+                reason: format!("{}: {reason}", name.file_name()),
             }),
             Loaded::Gone => Err(StoreError::NotFound(name.clone())),
         }

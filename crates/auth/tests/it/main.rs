@@ -1,0 +1,689 @@
+//! Integration tests: the validator, introspection and the layer against the
+//! in-process `test-issuer` (loopback, ephemeral port). Each test names the
+//! rule it proves.
+
+// A failed unwrap is a failed test, with the error in the panic message.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::{sync::Arc, time::SystemTime};
+
+use auth::{
+    AuthLayer, BearerToken, ChallengeContext, ClientAuth, IntrospectionConfig, Mode, Principal,
+    PrincipalSource, Secret, TokenCacheConfig, TypPolicy, ValidationConfig, Validator, dangerous,
+};
+use axum::{Extension, Router, body::Body, routing::any};
+use http::{Request, StatusCode, header};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use test_issuer::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, INITIAL_KID, KeyAlg, TestIssuer};
+use tower::ServiceExt;
+
+const AUD: &str = "https://mcp.example.com/mcp";
+const METADATA: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
+
+struct Env {
+    idp: TestIssuer,
+    validator: Arc<Validator>,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+async fn env_with(
+    mode: Mode,
+    edit: impl FnOnce(&mut ValidationConfig, &mut IntrospectionConfig),
+) -> Env {
+    let idp = TestIssuer::start().await;
+    let jwks = jwks::JwksCache::new(jwks::Config::new(jwks::Source::JwksUri(
+        idp.jwks_uri().parse().unwrap(),
+    )))
+    .unwrap();
+    jwks.refresh().await.unwrap();
+    let mut config = ValidationConfig::new(idp.issuer(), vec![AUD.into()]).unwrap();
+    let mut introspection = IntrospectionConfig::new(
+        idp.introspection_endpoint().parse().unwrap(),
+        DEFAULT_CLIENT_ID,
+        Secret::new(DEFAULT_CLIENT_SECRET),
+    );
+    edit(&mut config, &mut introspection);
+    let introspection = (mode != Mode::Jwt).then_some(introspection);
+    let validator = Validator::new(
+        config,
+        jwks,
+        mode,
+        introspection,
+        TokenCacheConfig::enabled(1000),
+    )
+    .unwrap();
+    Env {
+        idp,
+        validator: Arc::new(validator),
+    }
+}
+
+async fn env() -> Env {
+    env_with(Mode::Jwt, |_, _| {}).await
+}
+
+impl Env {
+    fn claims(&self, extra: Value) -> Value {
+        let mut c = self.idp.claims("alice", AUD, "openid mcp:tools");
+        for (k, v) in extra.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        c
+    }
+
+    fn token(&self, extra: Value) -> BearerToken {
+        BearerToken::new(self.idp.sign(&self.claims(extra)))
+    }
+
+    fn header(&self, alg: Algorithm, kid: &str) -> Header {
+        let mut h = Header::new(alg);
+        h.kid = Some(kid.into());
+        h.typ = Some("JWT".into());
+        h
+    }
+
+    async fn label(&self, token: &BearerToken) -> &'static str {
+        match self.validator.validate(token).await {
+            Ok(p) => panic!("accepted: {p:?}"),
+            Err(e) => e.kind().label(),
+        }
+    }
+
+    fn app(&self, scopes: &[&str]) -> Router {
+        let layer = AuthLayer::new(
+            Arc::clone(&self.validator),
+            scopes.iter().map(|s| s.to_string()).collect(),
+            ChallengeContext {
+                resource_metadata: METADATA.into(),
+                realm: None,
+            },
+        );
+        Router::new()
+            .route(
+                "/mcp",
+                any(
+                    |p: Option<Extension<Principal>>, t: Option<Extension<BearerToken>>| async move {
+                        format!(
+                            "{}|{}",
+                            p.and_then(|p| p.0.subject).unwrap_or_else(|| "anonymous".into()),
+                            t.map_or(0, |t| t.0.as_str().len())
+                        )
+                    },
+                ),
+            )
+            .layer(layer)
+    }
+
+    async fn call(&self, scopes: &[&str], req: Request<Body>) -> (StatusCode, String, String) {
+        let resp = self.app(scopes).oneshot(req).await.unwrap();
+        let status = resp.status();
+        let challenge = resp
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        (
+            status,
+            challenge,
+            String::from_utf8_lossy(&body).into_owned(),
+        )
+    }
+}
+
+fn bearer(token: &BearerToken) -> Request<Body> {
+    Request::post("/mcp")
+        .header(header::AUTHORIZATION, format!("Bearer {}", token.as_str()))
+        .body(Body::empty())
+        .unwrap()
+}
+
+// --- The JWT pipeline -------------------------------------------------------
+
+#[tokio::test]
+async fn valid_keycloak_shaped_token_accepted() {
+    let env = env().await;
+    let p = env.validator.validate(&env.token(json!({}))).await.unwrap();
+    assert_eq!(p.issuer, env.idp.issuer());
+    assert_eq!(p.subject.as_deref(), Some("alice"));
+    assert_eq!(p.client_id.as_deref(), Some(test_issuer::TOKEN_AZP));
+    assert!(p.scopes.contains("mcp:tools"));
+    assert_eq!(p.source, PrincipalSource::Jwt);
+}
+
+#[tokio::test]
+async fn every_supported_key_type_verifies() {
+    let env = env_with(Mode::Jwt, |c, _| {
+        c.algorithms.push(Algorithm::ES384);
+    })
+    .await;
+    for (alg, kid) in [
+        (KeyAlg::Ps256, "ps"),
+        (KeyAlg::Es256, "es256"),
+        (KeyAlg::Es384, "es384"),
+        (KeyAlg::EdDsa, "ed"),
+    ] {
+        env.idp.add_key(alg, kid);
+        env.idp.set_signing_kid(kid);
+        // Kid-miss refreshes are rate-limited; refresh explicitly instead.
+        env.validator.jwks().refresh().await.unwrap();
+        let t = env.token(json!({}));
+        assert!(env.validator.validate(&t).await.is_ok(), "{kid}");
+    }
+}
+
+#[tokio::test]
+async fn rejects_hs256_signed_with_rsa_public_key() {
+    // The classic confusion: HS256 with the RSA public key as the HMAC secret.
+    let env = env().await;
+    let claims = env.claims(json!({}));
+    let header = env.header(Algorithm::HS256, INITIAL_KID);
+    for secret in [
+        env.idp.public_key_pem(INITIAL_KID).into_bytes(),
+        env.idp.public_key_der(INITIAL_KID),
+    ] {
+        let t = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&secret)).unwrap();
+        assert_eq!(
+            env.label(&BearerToken::new(t)).await,
+            "unsupported_algorithm"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rejects_es256_header_with_rsa_key() {
+    // The header names the RSA key but claims ES256: key/alg binding fails
+    // before any signature work.
+    let env = env().await;
+    env.idp.add_key(KeyAlg::Es256, "ec-1");
+    let t = env.idp.sign_with(
+        env.header(Algorithm::ES256, INITIAL_KID),
+        &env.claims(json!({})),
+        "ec-1",
+    );
+    assert_eq!(env.label(&BearerToken::new(t)).await, "key_mismatch");
+}
+
+#[tokio::test]
+async fn rejects_unknown_crit() {
+    let env = env().await;
+    let mut h = env.header(Algorithm::RS256, INITIAL_KID);
+    h.crit = Some(vec!["urn:example:ext".into()]);
+    let t = env.idp.sign_with(h, &env.claims(json!({})), INITIAL_KID);
+    assert_eq!(env.label(&BearerToken::new(t)).await, "unknown_critical");
+}
+
+#[tokio::test]
+async fn ignores_jku_header() {
+    // jku/x5u point at attacker keys; they are never fetched or trusted.
+    let env = env().await;
+    let before = env.idp.jwks_requests();
+    let mut h = env.header(Algorithm::RS256, INITIAL_KID);
+    h.jku = Some("http://127.0.0.1:1/evil-jwks".into());
+    h.x5u = Some("http://127.0.0.1:1/evil-cert".into());
+    let t = env.idp.sign_with(h, &env.claims(json!({})), INITIAL_KID);
+    assert!(env.validator.validate(&BearerToken::new(t)).await.is_ok());
+    assert_eq!(env.idp.jwks_requests(), before);
+}
+
+#[tokio::test]
+async fn rfc9068_strict_typ_requires_at_jwt() {
+    let env = env_with(Mode::Jwt, |c, _| c.typ = TypPolicy::Rfc9068Strict).await;
+    let claims = env.claims(json!({}));
+    assert_eq!(env.label(&env.token(json!({}))).await, "invalid_type");
+    let mut h = env.header(Algorithm::RS256, INITIAL_KID);
+    h.typ = Some("at+jwt".into());
+    let t = env.idp.sign_with(h, &claims, INITIAL_KID);
+    assert!(env.validator.validate(&BearerToken::new(t)).await.is_ok());
+}
+
+#[tokio::test]
+async fn missing_kid_rejected() {
+    let env = env().await;
+    let mut h = env.header(Algorithm::RS256, INITIAL_KID);
+    h.kid = None;
+    let t = env.idp.sign_with(h, &env.claims(json!({})), INITIAL_KID);
+    assert_eq!(env.label(&BearerToken::new(t)).await, "malformed");
+}
+
+#[tokio::test]
+async fn tampered_payload_fails_signature() {
+    let env = env().await;
+    let t = env.token(json!({}));
+    let other = env.token(json!({ "sub": "mallory" }));
+    let parts: Vec<&str> = t.as_str().split('.').collect();
+    let other_parts: Vec<&str> = other.as_str().split('.').collect();
+    let forged = format!("{}.{}.{}", parts[0], other_parts[1], parts[2]);
+    assert_eq!(
+        env.label(&BearerToken::new(forged)).await,
+        "invalid_signature"
+    );
+}
+
+#[tokio::test]
+async fn expired_token_yields_invalid_token() {
+    let env = env().await;
+    let t = env.token(json!({ "exp": now() - 120, "iat": now() - 400 }));
+    assert_eq!(env.label(&t).await, "expired");
+    let (status, challenge, _) = env.call(&[], bearer(&t)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+}
+
+#[tokio::test]
+async fn exp_within_leeway_accepted() {
+    let env = env().await;
+    let t = env.token(json!({ "exp": now() - 30 }));
+    assert!(env.validator.validate(&t).await.is_ok());
+}
+
+#[tokio::test]
+async fn exp_as_string_rejected() {
+    // CVE-2026-25537 class: a mistyped `exp` must never skip the check.
+    // jsonwebtoken reports a string `exp` as absent (missing_claim); a float
+    // passes jsonwebtoken (it rounds) and is refused by our integer check.
+    let env = env().await;
+    let exp = now() + 300;
+    let t = env.token(json!({ "exp": exp.to_string() }));
+    assert_eq!(env.label(&t).await, "missing_claim");
+    let t = env.token(json!({ "exp": exp as f64 + 0.5 }));
+    assert_eq!(env.label(&t).await, "malformed");
+    let t = env.token(json!({ "exp": null }));
+    assert_eq!(env.label(&t).await, "missing_claim");
+}
+
+#[tokio::test]
+async fn nbf_in_future_rejected() {
+    let env = env().await;
+    assert_eq!(
+        env.label(&env.token(json!({ "nbf": now() + 600 }))).await,
+        "not_yet_valid"
+    );
+}
+
+#[tokio::test]
+async fn iat_in_future_rejected() {
+    let env = env().await;
+    assert_eq!(
+        env.label(&env.token(json!({ "iat": now() + 600 }))).await,
+        "issued_in_future"
+    );
+}
+
+#[tokio::test]
+async fn iss_must_match_exactly() {
+    let env = env().await;
+    let slash = format!("{}/", env.idp.issuer());
+    assert_eq!(
+        env.label(&env.token(json!({ "iss": slash }))).await,
+        "invalid_issuer"
+    );
+    let upper = env.idp.issuer().to_uppercase();
+    assert_eq!(
+        env.label(&env.token(json!({ "iss": upper }))).await,
+        "invalid_issuer"
+    );
+}
+
+#[tokio::test]
+async fn aud_matches_after_rfc8707_normalisation() {
+    let env = env().await;
+    let t = env.token(json!({ "aud": "HTTPS://MCP.Example.com:443/mcp" }));
+    assert!(env.validator.validate(&t).await.is_ok());
+    let t = env.token(json!({ "aud": "https://mcp.example.com/mcp/other" }));
+    assert_eq!(env.label(&t).await, "invalid_audience");
+}
+
+#[tokio::test]
+async fn aud_array_containing_ours_accepted() {
+    let env = env().await;
+    let t = env.token(json!({ "aud": ["account", AUD] }));
+    assert!(env.validator.validate(&t).await.is_ok());
+    let t = env.token(json!({ "aud": ["account", "broker"] }));
+    assert_eq!(env.label(&t).await, "invalid_audience");
+}
+
+#[tokio::test]
+async fn azp_only_rejected_by_default() {
+    let env = env().await;
+    let t = env.token(json!({ "aud": "account", "azp": AUD }));
+    assert_eq!(env.label(&t).await, "invalid_audience");
+}
+
+#[tokio::test]
+async fn scopes_from_scope_and_scp() {
+    let env = env().await;
+    let t = env.token(json!({ "scope": "openid", "scp": ["mcp:tools", "mcp:admin"] }));
+    let p = env.validator.validate(&t).await.unwrap();
+    assert_eq!(
+        p.scopes.iter().collect::<Vec<_>>(),
+        ["openid", "mcp:tools", "mcp:admin"]
+    );
+}
+
+// --- Keys and caches --------------------------------------------------------
+
+#[tokio::test]
+async fn rotated_key_accepted_after_one_refresh() {
+    let env = env().await;
+    let before = env.idp.jwks_requests();
+    env.idp.add_key(KeyAlg::Rs256, "rsa-2");
+    env.idp.set_signing_kid("rsa-2");
+    let t = env.token(json!({}));
+    assert!(env.validator.validate(&t).await.is_ok());
+    assert_eq!(env.idp.jwks_requests(), before + 1);
+    // Steady state: no further JWKS traffic.
+    let t2 = env.token(json!({ "sub": "bob" }));
+    assert!(env.validator.validate(&t2).await.is_ok());
+    assert_eq!(env.idp.jwks_requests(), before + 1);
+}
+
+#[tokio::test]
+async fn failures_are_not_cached() {
+    // The same token fails while the JWKS endpoint is down and passes once
+    // it is back: the failure was not remembered.
+    let env = env().await;
+    env.idp.add_key(KeyAlg::Rs256, "rsa-late");
+    let t = BearerToken::new(env.idp.sign_with(
+        env.header(Algorithm::RS256, "rsa-late"),
+        &env.claims(json!({})),
+        "rsa-late",
+    ));
+    env.idp
+        .set_jwks_fault(Some(test_issuer::JwksFault::Status(500)));
+    assert_eq!(env.label(&t).await, "jwks");
+    env.idp.set_jwks_fault(None);
+    assert!(env.validator.validate(&t).await.is_ok());
+    let m = env.validator.metrics();
+    assert_eq!(m.failures_for("jwks"), 1);
+    assert_eq!(m.token_cache_hits, 0);
+}
+
+#[tokio::test]
+async fn token_cache_hit_skips_verification() {
+    let env = env().await;
+    let t = env.token(json!({}));
+    let a = env.validator.validate_shared(&t).await.unwrap();
+    let b = env.validator.validate_shared(&t).await.unwrap();
+    assert!(Arc::ptr_eq(&a, &b));
+    let m = env.validator.metrics();
+    assert_eq!((m.token_cache_misses, m.token_cache_hits), (1, 1));
+}
+
+#[tokio::test]
+async fn token_cache_rechecks_exp_on_hit() {
+    let env = env().await;
+    let t = env.token(json!({ "exp": now() + 30 }));
+    env.validator.validate(&t).await.unwrap();
+    env.validator.validate(&t).await.unwrap();
+    assert_eq!(env.validator.metrics().token_cache_hits, 1);
+    // 30 s to expiry + 60 s leeway: 120 s later the cached entry is stale.
+    dangerous::shift_clock(&env.validator, 120);
+    assert_eq!(env.label(&t).await, "expired");
+    assert_eq!(env.validator.metrics().token_cache_hits, 1);
+}
+
+// --- Introspection (RFC 7662) -----------------------------------------------
+
+#[tokio::test]
+async fn rfc7662_inactive_token_rejected() {
+    let env = env_with(Mode::Introspection, |_, _| {}).await;
+    let t = env.token(json!({}));
+    assert_eq!(
+        env.validator.validate(&t).await.unwrap().source,
+        PrincipalSource::Introspection
+    );
+    env.idp.revoke(t.as_str());
+    // `introspect` always asks: revocation is seen at once.
+    let e = env.validator.introspect(&t).await.unwrap_err();
+    assert_eq!(e.kind().label(), "inactive");
+    let unknown = BearerToken::new("never-issued");
+    assert_eq!(env.label(&unknown).await, "inactive");
+}
+
+#[tokio::test]
+async fn rfc7662_client_secret_basic_and_post() {
+    // RFC 6749 §2.3.1: the id and secret are form-urlencoded inside Basic.
+    let secret = "s3cr:t &+=%";
+    for auth in [ClientAuth::Basic, ClientAuth::Post] {
+        let env = env_with(Mode::Introspection, |_, i| {
+            i.client_secret = Secret::new(secret);
+            i.client_auth = auth;
+        })
+        .await;
+        env.idp.set_introspection_client(DEFAULT_CLIENT_ID, secret);
+        let t = env.token(json!({}));
+        assert!(env.validator.validate(&t).await.is_ok(), "{auth:?}");
+
+        // Wrong credentials: the token cannot be judged (503), not "invalid".
+        env.idp.set_introspection_client(DEFAULT_CLIENT_ID, "other");
+        let e = env.validator.introspect(&t).await.unwrap_err();
+        assert_eq!(e.kind().label(), "introspection", "{auth:?}");
+        assert_eq!(env.validator.metrics().introspection_errors, 1);
+    }
+}
+
+#[tokio::test]
+async fn rfc7662_audience_and_issuer_checked() {
+    let env = env_with(Mode::Introspection, |_, _| {}).await;
+    let t = env.token(json!({ "aud": "https://other.example.com/" }));
+    assert_eq!(env.label(&t).await, "invalid_audience");
+}
+
+#[tokio::test]
+async fn introspection_result_cached_until_exp() {
+    let env = env_with(Mode::Introspection, |_, i| {
+        i.positive_ttl = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    let t = env.token(json!({ "exp": now() + 30 }));
+    env.validator.validate(&t).await.unwrap();
+    env.validator.validate(&t).await.unwrap();
+    assert_eq!(env.idp.introspection_requests(), 1);
+    assert_eq!(env.validator.metrics().introspection_cache_hits, 1);
+    // Past exp the cached answer is not used, however long positive_ttl is.
+    dangerous::shift_clock(&env.validator, 31);
+    let _ = env.validator.validate(&t).await;
+    assert_eq!(env.idp.introspection_requests(), 2);
+}
+
+#[tokio::test]
+async fn introspection_positive_ttl_bounds_cache() {
+    let env = env_with(Mode::Introspection, |_, _| {}).await;
+    let t = env.token(json!({}));
+    env.validator.validate(&t).await.unwrap();
+    dangerous::shift_clock(&env.validator, 61);
+    env.validator.validate(&t).await.unwrap();
+    assert_eq!(env.idp.introspection_requests(), 2);
+}
+
+#[tokio::test]
+async fn jwt_then_introspection_introspects_opaque_tokens() {
+    let env = env_with(Mode::JwtThenIntrospection, |_, _| {}).await;
+    let opaque = "opaque-token-123";
+    env.idp.register_opaque(
+        opaque,
+        json!({
+            "iss": env.idp.issuer(), "sub": "svc", "aud": AUD,
+            "exp": now() + 300, "scope": "mcp:tools", "client_id": "batch",
+        }),
+    );
+    let p = env
+        .validator
+        .validate(&BearerToken::new(opaque))
+        .await
+        .unwrap();
+    assert_eq!(p.source, PrincipalSource::Introspection);
+    assert_eq!(p.client_id.as_deref(), Some("batch"));
+    assert_eq!(env.idp.introspection_requests(), 1);
+
+    // JWTs are decided locally, valid or not.
+    let p = env.validator.validate(&env.token(json!({}))).await.unwrap();
+    assert_eq!(p.source, PrincipalSource::Jwt);
+    let expired = env.token(json!({ "exp": now() - 600 }));
+    assert_eq!(env.label(&expired).await, "expired");
+    assert_eq!(env.idp.introspection_requests(), 1);
+}
+
+#[tokio::test]
+async fn introspection_unreachable_is_503() {
+    let env = env_with(Mode::Introspection, |_, i| {
+        i.endpoint = "http://127.0.0.1:1/introspect".parse().unwrap();
+    })
+    .await;
+    let t = env.token(json!({}));
+    let (status, _, _) = env.call(&[], bearer(&t)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn secret_never_in_debug_output() {
+    let secret = "hunter2-very-secret";
+    let env = env_with(Mode::Introspection, |_, i| {
+        i.client_secret = Secret::new(secret)
+    })
+    .await;
+    let config = IntrospectionConfig::new(
+        "https://idp/introspect".parse().unwrap(),
+        "id",
+        Secret::new(secret),
+    );
+    for shown in [
+        format!("{:?}", Secret::new(secret)),
+        format!("{config:?}"),
+        format!("{:?}", env.validator),
+    ] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    let t = env.token(json!({}));
+    assert!(!format!("{t:?} {t}").contains(t.as_str()));
+}
+
+// --- The layer --------------------------------------------------------------
+
+#[tokio::test]
+async fn layer_inserts_principal() {
+    let env = env().await;
+    let t = env.token(json!({}));
+    let (status, _, body) = env.call(&["mcp:tools"], bearer(&t)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, format!("alice|{}", t.as_str().len()));
+}
+
+#[tokio::test]
+async fn rfc6750_no_error_without_credentials() {
+    let env = env().await;
+    let (status, challenge, _) = env
+        .call(&[], Request::post("/mcp").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        challenge,
+        format!("Bearer resource_metadata=\"{METADATA}\"")
+    );
+}
+
+#[tokio::test]
+async fn rfc6750_insufficient_scope_is_403_with_scope() {
+    let env = env().await;
+    let t = env.token(json!({ "scope": "openid" }));
+    let (status, challenge, _) = env.call(&["mcp:tools", "openid"], bearer(&t)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains("scope=\"mcp:tools openid\""),
+        "{challenge}"
+    );
+    assert!(challenge.contains(&format!("resource_metadata=\"{METADATA}\"")));
+    assert_eq!(
+        env.validator.metrics().failures_for("insufficient_scope"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn expired_and_missing_scope_is_401_not_403() {
+    let env = env().await;
+    let t = env.token(json!({ "scope": "openid", "exp": now() - 600 }));
+    let (status, challenge, _) = env.call(&["mcp:tools"], bearer(&t)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+}
+
+#[tokio::test]
+async fn rfc6750_query_token_is_invalid_request() {
+    let env = env().await;
+    let t = env.token(json!({}));
+    let req = Request::post(format!("/mcp?access_token={}", t.as_str()))
+        .body(Body::empty())
+        .unwrap();
+    let (status, challenge, _) = env.call(&[], req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        challenge.contains("error=\"invalid_request\""),
+        "{challenge}"
+    );
+}
+
+#[tokio::test]
+async fn options_preflight_passes_unauthenticated() {
+    let env = env().await;
+    let req = Request::options("/mcp")
+        .header(header::ORIGIN, "http://localhost:6274")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .body(Body::empty())
+        .unwrap();
+    let (status, challenge, body) = env.call(&["mcp:tools"], req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(challenge.is_empty());
+    assert_eq!(body, "anonymous|0");
+}
+
+#[tokio::test]
+async fn challenge_body_never_contains_the_token() {
+    let env = env().await;
+    let t = env.token(json!({ "exp": now() - 600 }));
+    let (_, challenge, body) = env.call(&[], bearer(&t)).await;
+    assert!(!challenge.contains(t.as_str()) && !body.contains(t.as_str()));
+}
+
+#[tokio::test]
+async fn dangerous_allow_all_inserts_fixed_principal() {
+    let principal = Principal {
+        issuer: "bench".into(),
+        subject: Some("bench-user".into()),
+        client_id: None,
+        scopes: auth::Scopes::from_space_delimited("mcp:tools"),
+        audience: vec![AUD.into()],
+        expires_at: i64::MAX,
+        source: PrincipalSource::Jwt,
+    };
+    let app = Router::new()
+        .route(
+            "/mcp",
+            any(|p: Extension<Principal>| async move { p.0.subject.unwrap_or_default() }),
+        )
+        .layer(dangerous::InsecureAllowAll::new(principal));
+    let resp = app
+        .oneshot(Request::post("/mcp").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}

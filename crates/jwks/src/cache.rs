@@ -325,7 +325,8 @@ impl JwksCache {
     /// [`JwksCache::get`], and on a miss one refresh: joined if one is in flight, otherwise
     /// started if this `miss_cooldown` window has budget left, else
     /// [`ErrorKind::RefreshSuppressed`] at once. Still missing afterwards gives
-    /// [`ErrorKind::UnknownKid`]; a failed fetch gives its error.
+    /// [`ErrorKind::UnknownKid`]; a failed fetch gives its error. A request therefore waits
+    /// at most for one fetch (bounded by `http_timeout`, twice when discovery is still due).
     pub async fn get_or_refresh(&self, kid: &str) -> Result<Arc<VerifyingKey>, Error> {
         if let Some(key) = self.get(kid) {
             return Ok(key);

@@ -30,14 +30,17 @@
 //! # Example
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), jwks::Error> {
-//! let issuer = url::Url::parse("https://idp.example/realms/mcp").map_err(|e| {
-//!     jwks::Error::from(jwks::ErrorKind::Config(e.to_string()))
-//! })?;
+//! # async fn demo(token: &str) -> Result<(), Box<dyn std::error::Error>> {
+//! let issuer = url::Url::parse("https://idp.example/realms/mcp")?;
 //! let cache = jwks::JwksCache::new(jwks::Config::new(jwks::Source::Discovery { issuer }))?;
 //! let _refresher = cache.spawn_refresher(); // keep it alive as long as the cache is used
-//! let key = cache.get_or_refresh("kid-from-the-token-header").await?;
-//! assert!(key.permits(jsonwebtoken::Algorithm::RS256) || !key.permits(jsonwebtoken::Algorithm::HS256));
+//!
+//! let header = jsonwebtoken::decode_header(token)?;
+//! let key = cache.get_or_refresh(header.kid.as_deref().unwrap_or_default()).await?;
+//! if !key.permits(header.alg) {
+//!     return Err("algorithm does not fit the key".into());
+//! }
+//! // ... jsonwebtoken::decode(token, &key.decoding_key, &validation) in the caller's crate.
 //! # Ok(())
 //! # }
 //! ```

@@ -304,6 +304,11 @@ struct FileIntrospection {
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret value.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
     /// The secret itself, for handing to the HTTP client that needs it.
     pub fn expose(&self) -> &str {
         &self.0

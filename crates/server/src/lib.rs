@@ -3,7 +3,10 @@
 //!
 //! See `docs/ARCHITECTURE.md` for the codemap.
 
+pub mod app;
+pub mod authz;
 pub mod config;
+pub mod deps;
 pub mod mcp;
 pub mod metrics;
 pub mod store;

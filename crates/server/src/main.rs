@@ -1,3 +1,109 @@
-//! The mcp-file-templates server binary (placeholder).
+//! The `mcp-file-templates` binary: parse the configuration, start logging,
+//! build the dependencies, serve until SIGTERM or Ctrl-C. Everything else
+//! lives in the library so tests build the very same router.
 
-fn main() {}
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use mcp_file_templates::app::build_app;
+use mcp_file_templates::config::{self, Config, LogFormat};
+use mcp_file_templates::deps;
+
+fn main() -> ExitCode {
+    let config = match config::load() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("mcp-file-templates: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(config.log_format);
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")
+        .and_then(|runtime| runtime.block_on(serve(config)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info,rmcp=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    if config.insecure_bench {
+        tracing::warn!(
+            "!!! --dangerously-disable-auth-for-benchmarks is ON: /mcp accepts EVERY request without a token. Never run this outside a benchmark. !!!"
+        );
+    }
+    tracing::info!(
+        bind = %config.bind,
+        resource = %config.resource,
+        issuer = %config.auth.issuer,
+        session = ?config.session,
+        templates = %config.templates_dir.display(),
+        "starting"
+    );
+    let shutdown = CancellationToken::new();
+    let runtime = deps::build(&config, shutdown.clone())?;
+    let app = build_app(&config, runtime.app)?;
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("bind {}", config.bind))?;
+    tracing::info!(addr = %listener.local_addr().context("local address")?, "listening");
+
+    let signal = shutdown.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down");
+            // Ends rmcp sessions and their SSE streams so connections drain.
+            signal.cancel();
+        })
+        .await
+        .context("serve")?;
+    drop(runtime.refresher);
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(%e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(%e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

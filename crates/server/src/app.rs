@@ -1,0 +1,433 @@
+//! The HTTP application: [`build_app`] returns the exact `axum::Router` the
+//! binary serves, so integration tests and benchmarks exercise the real thing.
+//!
+//! Layout (outermost first): request tracing (Authorization redacted) →
+//! response-status metrics → load shedding (503) over a global concurrency
+//! limit → timeout (408) → body limit (413) → CORS → routes:
+//!
+//! - `/healthz`, `/readyz`, `/metrics` and the RFC 9728 metadata documents,
+//!   unauthenticated;
+//! - the MCP endpoint (rmcp's `StreamableHttpService`), behind
+//!   `auth::AuthLayer` and then [`crate::authz::authorize`].
+//!
+//! CORS follows the MCP authorization rules: a preflight is answered without
+//! authentication, and `WWW-Authenticate` and `Mcp-Session-Id` are exposed so
+//! a browser client sees challenges and session ids. Origins are those of
+//! [`Config::allowed_origins`] (the public URL's own origin, loopback on any
+//! port, and any configured extras); rmcp enforces the same list on `/mcp`,
+//! and its `Host` allow-list guards against DNS rebinding.
+
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Method, StatusCode};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use auth::{AuthLayer, ChallengeContext, ProtectedResourceMetadata, Validator};
+
+use crate::authz::{AuthzState, SessionOwners, authorize};
+use crate::config::{Config, SessionMode};
+use crate::mcp::TemplateServer;
+use crate::metrics::{self, Metrics, Sample, SampleKind};
+use crate::store::{RenderLimits, TemplateStore};
+
+/// How requests to `/mcp` are authenticated.
+#[derive(Clone, Debug)]
+pub enum Authentication {
+    /// Bearer tokens checked by this validator (the only production choice).
+    Validator(Arc<Validator>),
+    /// **Benchmarks only**: everybody is let in as a fixed principal with
+    /// every configured scope (`auth::dangerous::InsecureAllowAll`).
+    DangerouslyDisabledForBenchmarks,
+}
+
+/// What [`build_app`] needs besides the configuration.
+#[derive(Clone)]
+pub struct AppDeps {
+    /// The template store.
+    pub store: Arc<dyn TemplateStore>,
+    /// Authentication of `/mcp`.
+    pub auth: Authentication,
+    /// Cancelled on shutdown: ends rmcp sessions and SSE streams.
+    pub shutdown: CancellationToken,
+}
+
+#[derive(Clone)]
+struct OpsState {
+    metrics: Arc<Metrics>,
+    validator: Option<Arc<Validator>>,
+}
+
+/// Builds the application router.
+pub fn build_app(config: &Config, deps: AppDeps) -> anyhow::Result<Router> {
+    let validator = match &deps.auth {
+        Authentication::Validator(v) => Some(Arc::clone(v)),
+        Authentication::DangerouslyDisabledForBenchmarks => None,
+    };
+    let metrics = Arc::new(Metrics::new(library_samples(validator.clone())));
+
+    let meta = ProtectedResourceMetadata::new(
+        config.resource.clone(),
+        config.auth.authorization_servers.clone(),
+        scopes_supported(config),
+    )
+    .map_err(|e| anyhow::anyhow!("protected resource metadata: {e}"))?;
+    let challenge = ChallengeContext {
+        resource_metadata: meta.metadata_url(),
+        realm: None,
+    };
+
+    let mcp = mcp_router(
+        config,
+        &deps,
+        validator.clone(),
+        challenge,
+        Arc::clone(&metrics),
+    );
+
+    let ops = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .with_state(OpsState {
+            metrics: Arc::clone(&metrics),
+            validator,
+        });
+
+    let shed = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|error: tower::BoxError| async move {
+            if error.is::<tower::load_shed::error::Overloaded>() {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "1")],
+                    "overloaded",
+                )
+                    .into_response()
+            } else {
+                tracing::error!(%error, "unhandled middleware error");
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+        }))
+        .load_shed()
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            config.http.concurrency_limit,
+        ));
+
+    let app = Router::new()
+        .merge(mcp)
+        .merge(ops)
+        .merge(auth::metadata_router(meta))
+        .layer(cors(config))
+        .layer(RequestBodyLimitLayer::new(config.http.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.http.request_timeout,
+        ))
+        .layer(shed)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&metrics),
+            count_status,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]));
+    Ok(app)
+}
+
+fn mcp_router(
+    config: &Config,
+    deps: &AppDeps,
+    validator: Option<Arc<Validator>>,
+    challenge: ChallengeContext,
+    metrics: Arc<Metrics>,
+) -> Router {
+    let prototype = TemplateServer::new(
+        Arc::clone(&deps.store),
+        RenderLimits::default(),
+        Arc::clone(&metrics),
+    );
+    let factory = move || Ok(prototype.clone());
+    let rmcp_config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(config.allowed_hosts.clone())
+        .with_allowed_origins(config.allowed_origins.clone())
+        .with_max_request_body_bytes(config.http.body_limit_bytes)
+        .with_cancellation_token(deps.shutdown.child_token());
+
+    let (service_router, sessions) = match config.session {
+        SessionMode::Stateful => {
+            let manager = Arc::new(LocalSessionManager::default());
+            let service = StreamableHttpService::new(
+                factory,
+                Arc::clone(&manager),
+                rmcp_config.with_legacy_session_mode(true),
+            );
+            (
+                Router::new().nest_service(&config.path, service),
+                SessionOwners::new(Some(manager)),
+            )
+        }
+        SessionMode::Stateless => {
+            let service = StreamableHttpService::new(
+                factory,
+                Arc::new(NeverSessionManager::default()),
+                rmcp_config
+                    .with_legacy_session_mode(false)
+                    .with_json_response(true),
+            );
+            (
+                Router::new().nest_service(&config.path, service),
+                SessionOwners::new(None),
+            )
+        }
+    };
+
+    let authz = AuthzState {
+        policy: Arc::new(config.auth.clone()),
+        validator: validator.clone(),
+        challenge: Arc::new(challenge.clone()),
+        sessions: Arc::new(sessions),
+        body_limit: config.http.body_limit_bytes,
+        metrics,
+    };
+    let router = service_router.route_layer(middleware::from_fn_with_state(authz, authorize));
+    match validator {
+        Some(validator) => router.route_layer(AuthLayer::new(
+            validator,
+            config.auth.required_scopes.clone(),
+            challenge,
+        )),
+        None => {
+            tracing::warn!(
+                "AUTHENTICATION IS DISABLED (--dangerously-disable-auth-for-benchmarks): every request to {} is accepted without a token",
+                config.path
+            );
+            router.route_layer(auth::dangerous::InsecureAllowAll::new(bench_principal(
+                config,
+            )))
+        }
+    }
+}
+
+/// The fixed caller of benchmark mode: it holds every configured scope.
+fn bench_principal(config: &Config) -> auth::Principal {
+    auth::Principal {
+        issuer: config.auth.issuer.clone(),
+        subject: Some("benchmark".to_owned()),
+        client_id: Some("benchmark".to_owned()),
+        scopes: scopes_supported(config).into_iter().collect(),
+        audience: vec![config.resource.clone()],
+        expires_at: i64::MAX,
+        source: auth::PrincipalSource::Jwt,
+    }
+}
+
+/// Every scope the server ever asks for, base scopes first.
+fn scopes_supported(config: &Config) -> Vec<String> {
+    let mut scopes = config.auth.required_scopes.clone();
+    for scope in config.auth.tool_scopes.values().flatten() {
+        if !scopes.contains(scope) {
+            scopes.push(scope.clone());
+        }
+    }
+    scopes
+}
+
+fn cors(config: &Config) -> CorsLayer {
+    let origins = config.allowed_origins.clone();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            origin
+                .to_str()
+                .is_ok_and(|origin| origin_allowed(&origins, origin))
+        }))
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("mcp-session-id"),
+            HeaderName::from_static("mcp-protocol-version"),
+            HeaderName::from_static("mcp-method"),
+            HeaderName::from_static("mcp-name"),
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([
+            header::WWW_AUTHENTICATE,
+            HeaderName::from_static("mcp-session-id"),
+        ])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+/// Whether `origin` matches an entry of `allowed` (`scheme://host[:port]`,
+/// where a `:*` port matches any port), per RFC 6454 serialisation.
+pub fn origin_allowed(allowed: &[String], origin: &str) -> bool {
+    allowed.iter().any(|entry| match entry.strip_suffix(":*") {
+        Some(prefix) => {
+            origin == prefix
+                || origin.strip_prefix(prefix).is_some_and(|rest| {
+                    rest.strip_prefix(':').is_some_and(|port| {
+                        !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+                    })
+                })
+        }
+        None => origin == entry,
+    })
+}
+
+async fn count_status(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    metrics.http_response(response.status().as_u16());
+    response
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// 503 until the signing keys are loaded; 200 `degraded` while the key set
+/// is stale (refreshes failing, last good set still served).
+async fn readyz(State(state): State<OpsState>) -> Response {
+    let Some(validator) = &state.validator else {
+        return axum::Json(serde_json::json!({ "status": "ok", "auth": "disabled" }))
+            .into_response();
+    };
+    if validator.mode() == auth::Mode::Introspection {
+        return axum::Json(serde_json::json!({ "status": "ok" })).into_response();
+    }
+    match validator.jwks().status() {
+        jwks::Status::Fresh { .. } => {
+            axum::Json(serde_json::json!({ "status": "ok" })).into_response()
+        }
+        jwks::Status::Stale { since, .. } => axum::Json(serde_json::json!({
+            "status": "degraded",
+            "reason": "signing key refresh failing; serving the last good key set",
+            "stale_since_unix": since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        }))
+        .into_response(),
+        // Empty (never loaded, or dropped after the outage window) and any
+        // state a newer jwks adds: not ready, fail closed.
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(
+                serde_json::json!({ "status": "starting", "reason": "signing keys not loaded" }),
+            ),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics_text(State(state): State<OpsState>) -> Response {
+    match state.metrics.encode() {
+        Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// Reads the auth and JWKS counters at scrape time.
+fn library_samples(validator: Option<Arc<Validator>>) -> metrics::SnapshotSource {
+    Arc::new(move || {
+        let Some(validator) = &validator else {
+            return Vec::new();
+        };
+        let counter = |name, help, value| Sample {
+            name,
+            help,
+            kind: SampleKind::Counter,
+            label: None,
+            value,
+        };
+        let a = validator.metrics();
+        let j = validator.jwks().metrics();
+        let mut samples = vec![
+            counter(
+                "token_cache_hits",
+                "Tokens answered from the verified-token cache",
+                a.token_cache_hits,
+            ),
+            counter(
+                "token_cache_misses",
+                "Tokens not found in the verified-token cache",
+                a.token_cache_misses,
+            ),
+            counter(
+                "introspection_calls",
+                "HTTP calls to the introspection endpoint",
+                a.introspection_calls,
+            ),
+            counter(
+                "introspection_cache_hits",
+                "Introspection answers reused from cache",
+                a.introspection_cache_hits,
+            ),
+            counter(
+                "introspection_errors",
+                "Introspection calls that failed",
+                a.introspection_errors,
+            ),
+            counter(
+                "jwks_kid_miss_refreshes",
+                "JWKS refreshes triggered by an unknown kid",
+                j.kid_miss_refreshes,
+            ),
+            counter(
+                "jwks_refreshes_suppressed",
+                "Unknown-kid refreshes refused by the rate limit",
+                j.refreshes_suppressed,
+            ),
+            Sample {
+                name: "jwks_fetches",
+                help: "JWKS fetches by result",
+                kind: SampleKind::Counter,
+                label: Some(("result", "ok".to_owned())),
+                value: j.fetch_ok,
+            },
+            Sample {
+                name: "jwks_fetches",
+                help: "JWKS fetches by result",
+                kind: SampleKind::Counter,
+                label: Some(("result", "error".to_owned())),
+                value: j.fetch_failed,
+            },
+            Sample {
+                name: "jwks_keys",
+                help: "Usable signing keys in the cached set",
+                kind: SampleKind::Gauge,
+                label: None,
+                value: j.keys,
+            },
+        ];
+        samples.extend(a.failures.iter().map(|(reason, value)| Sample {
+            name: "auth_failures",
+            help: "Authentication failures by reason",
+            kind: SampleKind::Counter,
+            label: Some(("reason", (*reason).to_owned())),
+            value: *value,
+        }));
+        samples
+    })
+}
+
+#[cfg(test)]
+mod tests;

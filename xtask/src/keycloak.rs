@@ -42,7 +42,7 @@ use serde_json::{Value, json};
 use xshell::{Shell, cmd};
 
 use crate::http::Http;
-use crate::process::{Guard, ProcessGroup, Stop};
+use crate::process::{Guard, ProcessGroup, RemovePath, Stop};
 
 /// The Keycloak version of the distribution and of the container image.
 pub(crate) const VERSION: &str = "26.7.3";
@@ -136,14 +136,17 @@ pub(crate) struct Keycloak {
 enum Backend {
     /// `KEYCLOAK_URL` or a state file: not ours to stop.
     External,
+    /// The guards stop the container, then remove its import directory
+    /// (a `Vec` drops its elements in order).
     Container {
         engine: String,
         name: String,
-        guard: Option<Guard>,
+        _guards: Vec<Guard>,
     },
+    /// The guards stop the process group, then remove the run directory.
     Distribution {
         process: Arc<ProcessGroup>,
-        guard: Option<Guard>,
+        _guards: Vec<Guard>,
         run_dir: PathBuf,
         log: PathBuf,
     },
@@ -274,7 +277,7 @@ impl Keycloak {
                 &admin_password,
             )?,
             None => {
-                let (process, guard, run_dir, log) = dist::launch(
+                let (process, guards, run_dir, log) = dist::launch(
                     sh,
                     &realm,
                     opts,
@@ -290,7 +293,7 @@ impl Keycloak {
                 );
                 kc.backend = Backend::Distribution {
                     process,
-                    guard: Some(guard),
+                    _guards: guards,
                     run_dir,
                     log,
                 };
@@ -664,7 +667,8 @@ impl Keycloak {
     ) -> anyhow::Result<Keycloak> {
         let root = sh.current_dir();
         let name = format!("mcp-keycloak-{}-{http_port}", std::process::id());
-        let import = root.join("target/keycloak/runs").join(&name).join("import");
+        let run_dir = root.join("target/keycloak/runs").join(&name);
+        let import = run_dir.join("import");
         std::fs::create_dir_all(&import)
             .with_context(|| format!("creating {}", import.display()))?;
         write_json(&import.join("mcp-realm.json"), realm)?;
@@ -685,7 +689,10 @@ impl Keycloak {
             engine: engine.to_owned(),
             name: name.clone(),
         });
-        let guard = Guard::new(stopper)?;
+        let guards = vec![
+            Guard::new(stopper)?,
+            Guard::new(Arc::new(RemovePath(run_dir)))?,
+        ];
         let mut kc = Keycloak::connect(
             &format!("http://localhost:{http_port}"),
             admin_user,
@@ -694,7 +701,7 @@ impl Keycloak {
         kc.backend = Backend::Container {
             engine: engine.to_owned(),
             name,
-            guard: Some(guard),
+            _guards: guards,
         };
         Ok(kc)
     }
@@ -757,19 +764,6 @@ impl Keycloak {
         let all: Vec<&str> = text.lines().collect();
         let tail = all[all.len().saturating_sub(lines)..].join("\n");
         format!("--- last {lines} lines of the Keycloak log ---\n{tail}")
-    }
-}
-
-impl Drop for Keycloak {
-    fn drop(&mut self) {
-        match &mut self.backend {
-            Backend::External => {}
-            Backend::Container { guard, .. } => drop(guard.take()),
-            Backend::Distribution { guard, run_dir, .. } => {
-                drop(guard.take());
-                let _ = std::fs::remove_dir_all(run_dir);
-            }
-        }
     }
 }
 
@@ -966,7 +960,11 @@ pub(crate) fn run(sh: &Shell, args: &[String]) -> anyhow::Result<()> {
     if self_check {
         println!("Checking the realm and the Admin REST helpers:");
         check::run(&kc, &opts.audience)?;
-        println!("All checks passed; stopping Keycloak.");
+        if matches!(kc.backend, Backend::External) {
+            println!("All checks passed.");
+        } else {
+            println!("All checks passed; stopping Keycloak.");
+        }
         return Ok(());
     }
     if matches!(kc.backend, Backend::External) {
@@ -977,21 +975,12 @@ pub(crate) fn run(sh: &Shell, args: &[String]) -> anyhow::Result<()> {
         &state_path,
         &json!({ "base_url": kc.base_url(), "realm": REALM, "audience": opts.audience, "pid": std::process::id() }),
     )?;
-    let _state = Guard::new(Arc::new(RemoveFile(state_path)))?;
+    let _state = Guard::new(Arc::new(RemovePath(state_path)))?;
     println!("Press Ctrl-C to stop.");
     loop {
         if let Some(status) = kc.exited() {
             bail!("Keycloak exited ({status})\n{}", kc.log_tail(40));
         }
         std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-/// Removes the state file when `cargo xtask keycloak` ends.
-struct RemoveFile(PathBuf);
-
-impl Stop for RemoveFile {
-    fn stop(&self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }

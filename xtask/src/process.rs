@@ -18,6 +18,7 @@
 
 use std::fs::File;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -96,6 +97,19 @@ fn registry() -> anyhow::Result<&'static Registry> {
 /// Locks a mutex, ignoring poisoning: the data are plain lists and handles.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Removes a file or a directory tree (a run directory, a state file).
+pub(crate) struct RemovePath(pub(crate) PathBuf);
+
+impl Stop for RemovePath {
+    fn stop(&self) {
+        let _ = if self.0.is_dir() {
+            std::fs::remove_dir_all(&self.0)
+        } else {
+            std::fs::remove_file(&self.0)
+        };
+    }
 }
 
 /// A child process leading its own process group.

@@ -30,7 +30,7 @@ use serde_json::Value;
 use xshell::{Shell, cmd};
 
 use super::{StartOptions, VERSION, feature_args, write_json};
-use crate::process::{Guard, ProcessGroup};
+use crate::process::{Guard, ProcessGroup, RemovePath};
 
 const ARTIFACT: &str = "org.keycloak:keycloak-quarkus-dist:26.7.3:zip";
 /// How long Keycloak gets to shut down on `SIGTERM` before `SIGKILL`.
@@ -56,8 +56,9 @@ fn build_key(opts: &StartOptions) -> String {
     format!("{VERSION}-{:016x}", hasher.finish())
 }
 
-/// Launches `kc.sh start-dev` for the realm; returns the process, its guard,
-/// the run directory and the log file. Does not wait for readiness.
+/// Launches `kc.sh start-dev` for the realm; returns the process, the
+/// guards that stop it and then remove the run directory, the run directory
+/// and the log file. Does not wait for readiness.
 pub(super) fn launch(
     sh: &Shell,
     realm: &Value,
@@ -66,14 +67,16 @@ pub(super) fn launch(
     management_port: u16,
     admin_user: &str,
     admin_password: &str,
-) -> anyhow::Result<(Arc<ProcessGroup>, Guard, PathBuf, PathBuf)> {
+) -> anyhow::Result<(Arc<ProcessGroup>, Vec<Guard>, PathBuf, PathBuf)> {
     let root = sh.current_dir();
     let kc_dir = root.join("target/keycloak");
     let java_home = find_java()?;
     let dist = ensure_distribution(sh, &kc_dir, &java_home)?;
 
     let run_name = format!("{}-{http_port}", std::process::id());
-    let run_dir = kc_dir.join("runs").join(&run_name);
+    let runs = kc_dir.join("runs");
+    remove_stale_runs(&runs);
+    let run_dir = runs.join(&run_name);
     prepare_run_home(
         &dist,
         &kc_dir.join("builds").join(build_key(opts)),
@@ -113,8 +116,30 @@ pub(super) fn launch(
         java_home.display(),
         log_path.display()
     );
+    // Registered in stop order: on a signal too, the process stops before its
+    // directory goes.
     let (process, guard) = ProcessGroup::spawn("keycloak", command, &log, STOP_GRACE)?;
-    Ok((process, guard, run_dir, log_path))
+    let cleanup = Guard::new(Arc::new(RemovePath(run_dir.clone())))?;
+    Ok((process, vec![guard, cleanup], run_dir, log_path))
+}
+
+/// Removes run directories (`PID-PORT`, `mcp-keycloak-PID-PORT`) whose xtask
+/// is gone: left by a `SIGKILL`ed run. Linux only (`/proc`); else a no-op.
+fn remove_stale_runs(runs: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    for entry in fs::read_dir(runs).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .trim_start_matches("mcp-keycloak-")
+            .split('-')
+            .next()
+            .unwrap_or("");
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Saves the run's build output for later runs with the same build options,

@@ -599,6 +599,31 @@ async fn readyz_is_503_until_keys_are_loaded() {
 }
 
 #[tokio::test]
+async fn readyz_is_degraded_while_jwks_refresh_fails() {
+    let server = start(DEFAULT).await;
+    server
+        .issuer
+        .set_jwks_fault(Some(test_issuer::JwksFault::Status(503)));
+    assert!(server.validator.jwks().refresh().await.is_err());
+    let response = server
+        .http
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .expect("readyz");
+    // The last good key set is still served, so the instance stays in rotation.
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["status"], "degraded");
+    // Tokens still validate against the last good set.
+    let token = server.token("alice", ALL_SCOPES);
+    assert_eq!(
+        server.post(Some(&token), None, initialize()).await.status(),
+        200
+    );
+}
+
+#[tokio::test]
 async fn metrics_counters_move() {
     let server = start(DEFAULT).await;
     let bob = server.token("bob", "mcp:tools");

@@ -52,6 +52,8 @@ const IMAGE: &str = "quay.io/keycloak/keycloak:26.7.3";
 pub(crate) const REALM: &str = "mcp";
 /// The realm file, relative to the workspace root.
 const REALM_FILE: &str = "dev/keycloak/realm.json";
+/// The client scopes whose Audience mappers carry the MCP resource URL.
+const MCP_SCOPES: [&str; 2] = ["mcp:tools", "templates:write"];
 /// The audience the realm file carries; [`StartOptions::audience`] replaces it.
 pub(crate) const DEFAULT_AUDIENCE: &str = "http://localhost:8000/mcp";
 /// The port `cargo xtask keycloak` uses by default: the server's default issuer
@@ -603,11 +605,19 @@ impl Keycloak {
             .get(&self.admin_url("/client-scopes"), Some(admin.as_str()))?
             .ok()?
             .json()?;
-        for scope in scopes.as_array().into_iter().flatten() {
+        let mcp_scopes = scopes
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| MCP_SCOPES.contains(&s["name"].as_str().unwrap_or("")));
+        for scope in mcp_scopes {
             let scope_id = str_field(scope, "id");
             for mapper in scope["protocolMappers"].as_array().into_iter().flatten() {
+                // Only the custom-audience mappers: the `mcp-server` client
+                // audience mapper stays as it is.
+                let current = mapper["config"]["included.custom.audience"].as_str();
                 if mapper["protocolMapper"] != "oidc-audience-mapper"
-                    || mapper["config"]["included.custom.audience"] == audience
+                    || current.is_none_or(|current| current == audience)
                 {
                     continue;
                 }

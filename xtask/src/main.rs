@@ -6,9 +6,11 @@
 //! every task.
 
 mod clients;
+mod e2e;
 mod http;
 mod keycloak;
 mod process;
+mod run_dev;
 mod test;
 mod token;
 
@@ -40,6 +42,8 @@ fn main() -> anyhow::Result<()> {
     sh.change_dir(project_root());
     match task.as_str() {
         "test" => test::run(&sh, &rest).context("xtask test"),
+        "run-dev" => run_dev::run(&sh, &rest).context("xtask run-dev"),
+        "e2e" => e2e::run(&sh, &rest).context("xtask e2e"),
         "keycloak" => keycloak::run(&sh, &rest).context("xtask keycloak"),
         "token" => token::run(&sh, &rest).context("xtask token"),
         "clients" => clients::run(&sh, &rest).context("xtask clients"),

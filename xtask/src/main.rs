@@ -6,11 +6,14 @@
 //! every task.
 
 mod clients;
+mod bench;
 mod e2e;
+mod fuzz;
 mod http;
 mod keycloak;
 mod process;
 mod run_dev;
+mod soak;
 mod test;
 mod token;
 
@@ -27,6 +30,8 @@ tasks:
   run-dev    start Keycloak and the server with the embedded defaults
   e2e        end-to-end scenarios against real Keycloak and real MCP clients
   bench      throughput and latency benchmarks
+  fuzz       run the cargo-fuzz targets for a while (--time N seconds each)
+  soak       bounded load soak with many distinct tokens (--quick for a short run)
   keycloak   start the dev Keycloak (realm mcp) and wait for Ctrl-C
   token      print an access token from the dev Keycloak (--user alice --scope mcp:tools)
 ";
@@ -44,6 +49,9 @@ fn main() -> anyhow::Result<()> {
         "test" => test::run(&sh, &rest).context("xtask test"),
         "run-dev" => run_dev::run(&sh, &rest).context("xtask run-dev"),
         "e2e" => e2e::run(&sh, &rest).context("xtask e2e"),
+        "bench" => bench::run(&sh, &rest).context("xtask bench"),
+        "fuzz" => fuzz::run(&sh, &rest).context("xtask fuzz"),
+        "soak" => soak::run(&sh, &rest).context("xtask soak"),
         "keycloak" => keycloak::run(&sh, &rest).context("xtask keycloak"),
         "token" => token::run(&sh, &rest).context("xtask token"),
         "clients" => clients::run(&sh, &rest).context("xtask clients"),

@@ -80,3 +80,8 @@ pub use layer::{AuthLayer, AuthService, ResponseFuture};
 pub use metadata::{ProtectedResourceMetadata, metadata_router};
 pub use principal::{Principal, PrincipalSource, Scopes};
 pub use validator::{AuthMetrics, Validator};
+
+/// The JWS algorithm names of [`ValidationConfig::algorithms`], re-exported so
+/// that users of this crate never depend on (or parse tokens with) the JWT
+/// library themselves.
+pub use jsonwebtoken::Algorithm;

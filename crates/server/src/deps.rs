@@ -88,7 +88,7 @@ pub fn validator(config: &Config) -> anyhow::Result<auth::Validator> {
         .algorithms
         .iter()
         .map(|a| {
-            jsonwebtoken::Algorithm::from_str(a)
+            auth::Algorithm::from_str(a)
                 .map_err(|_| anyhow::anyhow!("auth.algorithms: unknown algorithm {a:?}"))
         })
         .collect::<anyhow::Result<_>>()?;

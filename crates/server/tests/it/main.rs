@@ -21,6 +21,9 @@ use mcp_file_templates::config::{self, Cli, Env, FileConfig, Secret};
 use mcp_file_templates::deps;
 use mcp_file_templates::store::{FsStore, StoreLimits};
 
+mod overload;
+mod store_crash;
+
 const GREETING: &str = r#"+++
 title = "Greeting"
 description = "A short greeting letter"

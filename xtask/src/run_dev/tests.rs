@@ -30,6 +30,8 @@ fn flags_after_double_dash_go_to_the_server_verbatim() {
     let opts = parse(&args(&[
         "--port",
         "9000",
+        "--redirect-uri",
+        "http://localhost:6275/oauth/callback",
         "--release",
         "--",
         "--stateless",
@@ -38,6 +40,10 @@ fn flags_after_double_dash_go_to_the_server_verbatim() {
     .unwrap()
     .unwrap();
     assert_eq!(opts.port, 9000);
+    assert_eq!(
+        opts.redirect_uris,
+        args(&["http://localhost:6275/oauth/callback"])
+    );
     assert!(opts.release);
     assert_eq!(opts.server_args, args(&["--stateless", "--port"]));
 }

@@ -101,7 +101,8 @@ pub(crate) async fn run(
         Mode::Session => plan.tokens.get(index % plan.tokens.len().max(1)).cloned(),
         Mode::Stateless => None,
     };
-    let cut = tokio::time::timeout_at(plan.end, async {
+    // Elapsing is the normal end; finishing first means setup failed.
+    let _ = tokio::time::timeout_at(plan.end, async {
         loop {
             let token = match plan.mode {
                 Mode::Session => pinned.clone(),
@@ -118,8 +119,6 @@ pub(crate) async fn run(
         }
     })
     .await;
-    // Ok(()) means the worker stopped early (setup failed); Err: the deadline.
-    drop(cut);
     stats
 }
 

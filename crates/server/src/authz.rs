@@ -17,8 +17,8 @@
 //! Finding the tool: the `Mcp-Name` header is trusted only when the request
 //! declares a protocol version at which rmcp itself rejects a header that
 //! disagrees with the body (2026-07-28 and later); otherwise the JSON-RPC body
-//! is read (bounded by the body limit, batches included) and handed on
-//! unchanged.
+//! is parsed (batches included). Either way the body of a POST is buffered
+//! here, bounded by the body limit (413 past it), and handed on unchanged.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -249,24 +249,9 @@ fn session_not_found() -> Response {
 
 /// The tools a POST calls. Returns the request with its body intact.
 async fn tools_called(request: Request, limit: usize) -> Result<(Request, Vec<String>), Response> {
-    let headers = request.headers();
-    let standard_headers = headers
-        .get(HEADER_PROTOCOL_VERSION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v >= STANDARD_HEADERS_VERSION);
-    if standard_headers {
-        let method = headers.get(HEADER_MCP_METHOD).and_then(|v| v.to_str().ok());
-        let name = headers.get(HEADER_MCP_NAME).and_then(|v| v.to_str().ok());
-        match (method, name) {
-            // rmcp rejects a request whose body disagrees with these headers.
-            (Some("tools/call"), Some(name)) if !name.starts_with("=?") => {
-                let name = name.to_owned();
-                return Ok((request, vec![name]));
-            }
-            (Some(m), _) if m != "tools/call" => return Ok((request, Vec::new())),
-            _ => {}
-        }
-    }
+    // Buffer the body on every path, the header path included: past the body
+    // limit the stream fails, and rmcp answers a body that fails to read with
+    // 500, so the 413 has to be given here.
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
@@ -274,15 +259,40 @@ async fn tools_called(request: Request, limit: usize) -> Result<(Request, Vec<St
             return Err((StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response());
         }
     };
-    let Some(tools) = tool_names(&bytes) else {
-        // Fail closed: what we cannot parse we cannot authorize. rmcp would
-        // answer the same body with a parse error.
-        return Err((
-            StatusCode::BAD_REQUEST,
-            [(http::header::CONTENT_TYPE, "application/json")],
-            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#,
-        )
-            .into_response());
+    let headers = &parts.headers;
+    let standard_headers = headers
+        .get(HEADER_PROTOCOL_VERSION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v >= STANDARD_HEADERS_VERSION);
+    let from_headers = if standard_headers {
+        let method = headers.get(HEADER_MCP_METHOD).and_then(|v| v.to_str().ok());
+        let name = headers.get(HEADER_MCP_NAME).and_then(|v| v.to_str().ok());
+        match (method, name) {
+            // rmcp rejects a request whose body disagrees with these headers.
+            (Some("tools/call"), Some(name)) if !name.starts_with("=?") => {
+                Some(vec![name.to_owned()])
+            }
+            (Some(m), _) if m != "tools/call" => Some(Vec::new()),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let tools = match from_headers {
+        Some(tools) => tools,
+        None => match tool_names(&bytes) {
+            Some(tools) => tools,
+            None => {
+                // Fail closed: what we cannot parse we cannot authorize. rmcp
+                // would answer the same body with a parse error.
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    [(http::header::CONTENT_TYPE, "application/json")],
+                    r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#,
+                )
+                    .into_response());
+            }
+        },
     };
     Ok((Request::from_parts(parts, Body::from(bytes)), tools))
 }

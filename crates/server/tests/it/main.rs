@@ -21,8 +21,12 @@ use mcp_file_templates::config::{self, Cli, Env, FileConfig, Secret};
 use mcp_file_templates::deps;
 use mcp_file_templates::store::{FsStore, StoreLimits};
 
+mod hostile;
+mod http_hardening;
+mod logs;
 mod overload;
 mod store_crash;
+mod support;
 
 const GREETING: &str = r#"+++
 title = "Greeting"

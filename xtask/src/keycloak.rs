@@ -100,6 +100,10 @@ pub(crate) struct StartOptions {
     pub(crate) ready_timeout: Duration,
     /// Keycloak features to enable (`--features`), e.g. `resource-indicators`.
     pub(crate) features: Vec<String>,
+    /// Distribution path only: keep the database in the run directory
+    /// (`--db=dev-file` instead of `dev-mem`), so [`Keycloak::restart`]
+    /// comes back with the same realm state and signing keys.
+    pub(crate) persistent: bool,
 }
 
 impl StartOptions {
@@ -121,6 +125,7 @@ impl StartOptions {
             management_port: None,
             ready_timeout: Duration::from_secs(secs),
             features: Vec::new(),
+            persistent: false,
         })
     }
 }
@@ -133,6 +138,9 @@ pub(crate) struct Keycloak {
     http: Http,
     backend: Backend,
     started_in: Duration,
+    /// The health port of a Keycloak we started.
+    management_port: Option<u16>,
+    ready_timeout: Duration,
 }
 
 enum Backend {
@@ -148,9 +156,10 @@ enum Backend {
     /// The guards stop the process group, then remove the run directory.
     Distribution {
         process: Arc<ProcessGroup>,
-        _guards: Vec<Guard>,
+        /// The process guard first, then the run directory's.
+        guards: Vec<Guard>,
         run_dir: PathBuf,
-        log: PathBuf,
+        launch: dist::Launch,
     },
 }
 
@@ -279,7 +288,7 @@ impl Keycloak {
                 &admin_password,
             )?,
             None => {
-                let (process, guards, run_dir, log) = dist::launch(
+                let (process, guards, run_dir, launch) = dist::launch(
                     sh,
                     &realm,
                     opts,
@@ -295,13 +304,15 @@ impl Keycloak {
                 );
                 kc.backend = Backend::Distribution {
                     process,
-                    _guards: guards,
+                    guards,
                     run_dir,
-                    log,
+                    launch,
                 };
                 kc
             }
         };
+        kc.management_port = Some(management_port);
+        kc.ready_timeout = opts.ready_timeout;
         kc.wait_ready(management_port, started + opts.ready_timeout)?;
         kc.started_in = started.elapsed();
         if let Backend::Distribution { run_dir, .. } = &kc.backend {
@@ -321,7 +332,53 @@ impl Keycloak {
             http: Http::new(Duration::from_secs(30)),
             backend: Backend::External,
             started_in: Duration::ZERO,
+            management_port: None,
+            ready_timeout: Duration::ZERO,
         }
+    }
+
+    /// Stops a Keycloak we run from the distribution, keeping its run
+    /// directory (and, with [`StartOptions::persistent`], its database) for
+    /// [`Keycloak::restart`]. For outage tests.
+    pub(crate) fn stop_server(&self) -> anyhow::Result<()> {
+        match &self.backend {
+            Backend::Distribution { process, .. } => {
+                process.stop();
+                Ok(())
+            }
+            _ => bail!("stopping Keycloak is only supported for a distribution run"),
+        }
+    }
+
+    /// Starts a Keycloak stopped by [`Keycloak::stop_server`] again: same
+    /// home, ports and hostname (so the same issuer), then waits until ready.
+    pub(crate) fn restart(&mut self) -> anyhow::Result<()> {
+        let Backend::Distribution {
+            process,
+            guards,
+            launch,
+            ..
+        } = &mut self.backend
+        else {
+            bail!("restarting Keycloak is only supported for a distribution run");
+        };
+        let management_port = self
+            .management_port
+            .context("no management port recorded")?;
+        process.stop();
+        let started = Instant::now();
+        let (new_process, guard) = launch.spawn()?;
+        *process = new_process;
+        // Replacing the old guard drops it: a no-op stop of the stopped
+        // process. It stays first, so on drop the process stops before its
+        // directory goes.
+        match guards.first_mut() {
+            Some(slot) => *slot = guard,
+            None => guards.push(guard),
+        }
+        self.wait_ready(management_port, started + self.ready_timeout)?;
+        self.started_in = started.elapsed();
+        Ok(())
     }
 
     /// The server's base URL, e.g. `http://localhost:8080` (its pinned hostname).
@@ -347,7 +404,7 @@ impl Keycloak {
     /// The log file of a Keycloak we run from the distribution.
     pub(crate) fn log_file(&self) -> Option<&Path> {
         match &self.backend {
-            Backend::Distribution { log, .. } => Some(log),
+            Backend::Distribution { launch, .. } => Some(&launch.log),
             _ => None,
         }
     }
@@ -596,6 +653,28 @@ impl Keycloak {
         Ok(())
     }
 
+    /// Sets one attribute of a dev-realm client, e.g.
+    /// `access.token.signed.response.alg` = `ES256`; `None` removes it
+    /// (Keycloak drops attributes updated to the empty string).
+    pub(crate) fn set_client_attribute(
+        &self,
+        client_id: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let admin = self.admin_token()?;
+        let url = self.admin_url(&format!("/clients?clientId={client_id}"));
+        let clients = self.http.get(&url, Some(admin.as_str()))?.ok()?.json()?;
+        let id = clients[0]["id"]
+            .as_str()
+            .with_context(|| format!("no client {client_id:?} in realm {REALM}"))?;
+        let url = self.admin_url(&format!("/clients/{id}"));
+        let mut client = self.http.get(&url, Some(admin.as_str()))?.ok()?.json()?;
+        client["attributes"][key] = json!(value.unwrap_or(""));
+        self.http.put_json(&url, admin.as_str(), &client)?.ok()?;
+        Ok(())
+    }
+
     /// Points the audience mappers of the dev realm's client scopes at
     /// `audience` (for a realm that was imported with another one).
     pub(crate) fn set_audience(&self, audience: &str) -> anyhow::Result<()> {
@@ -758,7 +837,9 @@ impl Keycloak {
     pub(crate) fn log_tail(&self, lines: usize) -> String {
         let text = match &self.backend {
             Backend::External => return String::new(),
-            Backend::Distribution { log, .. } => std::fs::read_to_string(log).unwrap_or_default(),
+            Backend::Distribution { launch, .. } => {
+                std::fs::read_to_string(&launch.log).unwrap_or_default()
+            }
             Backend::Container { engine, name, .. } => std::process::Command::new(engine)
                 .args(["logs", "--tail", &lines.to_string(), name])
                 .output()

@@ -12,8 +12,10 @@
 //!   `lib/quarkus/`, symlinks to the shared jars, providers and themes, and
 //!   `data/import/` with this run's realm. Runs therefore never write into
 //!   the shared distribution, and concurrent runs (a dev Keycloak and an e2e
-//!   one) do not interfere; `--db=dev-mem` keeps no database on disk.
-//!   Removed when the run stops.
+//!   one) do not interfere; `--db=dev-mem` keeps no database on disk, while
+//!   [`StartOptions::persistent`] selects `--db=dev-file`, whose H2 files
+//!   live in the run's `data/h2/` so a restart of the same run keeps realm
+//!   changes and keys. Removed when the run stops.
 //! - `logs/keycloak-PID-PORT.log`: each run's output, kept.
 
 use std::collections::hash_map::DefaultHasher;
@@ -42,10 +44,12 @@ const INSTALL_HINT: &str = "to run Keycloak, either set KEYCLOAK_URL to a runnin
 
 /// Build-time options: they select the `builds/` entry.
 fn build_args(opts: &StartOptions) -> Vec<String> {
-    let mut args = vec![
-        "--health-enabled=true".to_owned(),
-        "--db=dev-mem".to_owned(),
-    ];
+    let db = if opts.persistent {
+        "dev-file"
+    } else {
+        "dev-mem"
+    };
+    let mut args = vec!["--health-enabled=true".to_owned(), format!("--db={db}")];
     args.extend(feature_args(opts));
     args
 }
@@ -56,9 +60,47 @@ fn build_key(opts: &StartOptions) -> String {
     format!("{VERSION}-{:016x}", hasher.finish())
 }
 
+/// How to start one run's Keycloak, kept so the run can be restarted in
+/// place ([`super::Keycloak::restart`]): same home, ports and database.
+pub(super) struct Launch {
+    run_dir: PathBuf,
+    java_home: PathBuf,
+    args: Vec<String>,
+    admin_user: String,
+    admin_password: String,
+    /// The run's log; a restart appends to it.
+    pub(super) log: PathBuf,
+}
+
+impl Launch {
+    /// Spawns `kc.sh` in its own process group, output appended to the log.
+    pub(super) fn spawn(&self) -> anyhow::Result<(Arc<ProcessGroup>, Guard)> {
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("opening {}", self.log.display()))?;
+        let mut command = Command::new(self.run_dir.join("bin/kc.sh"));
+        command
+            .current_dir(&self.run_dir)
+            .args(&self.args)
+            .env("JAVA_HOME", &self.java_home)
+            .env("KC_BOOTSTRAP_ADMIN_USERNAME", &self.admin_user)
+            .env("KC_BOOTSTRAP_ADMIN_PASSWORD", &self.admin_password);
+        // Keycloak reads any KC_* variable as an option: keep the caller's out.
+        for (key, _) in std::env::vars_os() {
+            let key_text = key.to_string_lossy();
+            if key_text.starts_with("KC_") && !key_text.starts_with("KC_BOOTSTRAP_ADMIN_") {
+                command.env_remove(&key);
+            }
+        }
+        ProcessGroup::spawn("keycloak", command, &log, STOP_GRACE)
+    }
+}
+
 /// Launches `kc.sh start-dev` for the realm; returns the process, the
 /// guards that stop it and then remove the run directory, the run directory
-/// and the log file. Does not wait for readiness.
+/// and how to launch it again. Does not wait for readiness.
 pub(super) fn launch(
     sh: &Shell,
     realm: &Value,
@@ -67,7 +109,7 @@ pub(super) fn launch(
     management_port: u16,
     admin_user: &str,
     admin_password: &str,
-) -> anyhow::Result<(Arc<ProcessGroup>, Vec<Guard>, PathBuf, PathBuf)> {
+) -> anyhow::Result<(Arc<ProcessGroup>, Vec<Guard>, PathBuf, Launch)> {
     let root = sh.current_dir();
     let kc_dir = root.join("target/keycloak");
     let java_home = find_java()?;
@@ -87,40 +129,36 @@ pub(super) fn launch(
     let logs = kc_dir.join("logs");
     fs::create_dir_all(&logs)?;
     let log_path = logs.join(format!("keycloak-{run_name}.log"));
-    let log =
-        File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
 
-    let mut command = Command::new(run_dir.join("bin/kc.sh"));
-    command
-        .current_dir(&run_dir)
-        .arg("start-dev")
-        .arg("--http-host=127.0.0.1")
-        .arg(format!("--http-port={http_port}"))
-        .arg(format!("--hostname=http://localhost:{http_port}"))
-        .arg(format!("--http-management-port={management_port}"))
-        .args(build_args(opts))
-        .arg("--import-realm")
-        .env("JAVA_HOME", &java_home)
-        .env("KC_BOOTSTRAP_ADMIN_USERNAME", admin_user)
-        .env("KC_BOOTSTRAP_ADMIN_PASSWORD", admin_password);
-    // Keycloak reads any KC_* variable as an option: keep the caller's out.
-    for (key, _) in std::env::vars_os() {
-        let key_text = key.to_string_lossy();
-        if key_text.starts_with("KC_") && !key_text.starts_with("KC_BOOTSTRAP_ADMIN_") {
-            command.env_remove(&key);
-        }
-    }
+    let mut args = vec![
+        "start-dev".to_owned(),
+        "--http-host=127.0.0.1".to_owned(),
+        format!("--http-port={http_port}"),
+        format!("--hostname=http://localhost:{http_port}"),
+        format!("--http-management-port={management_port}"),
+    ];
+    args.extend(build_args(opts));
+    args.push("--import-realm".to_owned());
+    let launch = Launch {
+        run_dir: run_dir.clone(),
+        java_home,
+        args,
+        admin_user: admin_user.to_owned(),
+        admin_password: admin_password.to_owned(),
+        log: log_path,
+    };
     eprintln!(
         "keycloak: starting Keycloak {VERSION} on http://localhost:{http_port} (management {management_port}) \
          with {}; log: {}",
-        java_home.display(),
-        log_path.display()
+        launch.java_home.display(),
+        launch.log.display()
     );
     // Registered in stop order: on a signal too, the process stops before its
     // directory goes.
-    let (process, guard) = ProcessGroup::spawn("keycloak", command, &log, STOP_GRACE)?;
+    let (process, guard) = launch.spawn()?;
     let cleanup = Guard::new(Arc::new(RemovePath(run_dir.clone())))?;
-    Ok((process, vec![guard, cleanup], run_dir, log_path))
+    Ok((process, vec![guard, cleanup], run_dir, launch))
 }
 
 /// Removes run directories (`PID-PORT`, `mcp-keycloak-PID-PORT`) whose xtask

@@ -34,6 +34,7 @@ fn options(audience: &str) -> StartOptions {
         management_port: None,
         ready_timeout: Duration::from_secs(1),
         features: Vec::new(),
+        persistent: false,
     }
 }
 

@@ -1,0 +1,203 @@
+//! The release server binary, one process per scenario, configured for the
+//! e2e run through a TOML file plus the introspection secret in the
+//! environment.
+//!
+//! e2e-only settings (see `docs/e2e.md`): the JWKS refresh period is 10 s
+//! (`jwks.ttl_secs = 10`, `refresh_ahead_secs = 2`, `miss_cooldown_secs =
+//! 2`) and the clock-skew leeway 2 s (`auth.leeway_secs = 2`), so rotation,
+//! outage and expiry scenarios finish in seconds instead of the production
+//! minutes; introspection answers are cached for 1 s
+//! (`positive_ttl_secs = negative_ttl_secs = 1`) so a logout is seen at once.
+//!
+//! The process runs in its own group through [`crate::process`] (stopped on
+//! drop, panic and Ctrl-C); its output goes to `target/e2e/logs/NAME.log`.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use super::Env;
+use super::mcp::{Http, Reply};
+use crate::keycloak::client_secret;
+use crate::process::{Guard, ProcessGroup};
+
+/// JWKS background refresh period of every e2e server.
+pub(crate) const JWKS_TTL_SECS: u64 = 10;
+/// Refresh this much before the period ends.
+pub(crate) const JWKS_REFRESH_AHEAD_SECS: u64 = 2;
+/// The jwks crate's refresh jitter (±10 s, not configurable in the server):
+/// the next background refresh comes 1 s to `ttl - ahead + 10 s` later.
+pub(crate) const JWKS_JITTER_SECS: u64 = 10;
+/// Clock-skew leeway on `exp`/`nbf`/`iat`.
+pub(crate) const LEEWAY_SECS: u64 = 2;
+/// Introspection cache TTL, positive and negative.
+pub(crate) const INTROSPECTION_TTL_SECS: u64 = 1;
+
+/// The longest a background JWKS refresh can be away.
+pub(crate) fn jwks_refresh_bound() -> Duration {
+    Duration::from_secs(JWKS_TTL_SECS - JWKS_REFRESH_AHEAD_SECS + JWKS_JITTER_SECS)
+}
+
+/// How a scenario's server validates tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Local JWT validation; introspection configured for the
+    /// `verify_online_tools` (`delete_template`).
+    Jwt,
+    /// Every token introspected (cached [`INTROSPECTION_TTL_SECS`]).
+    Introspection,
+}
+
+/// A running server; stopped when dropped.
+pub(crate) struct Server {
+    process: Arc<ProcessGroup>,
+    _guard: Guard,
+    http: Http,
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) base: String,
+    /// `http://127.0.0.1:PORT/mcp`.
+    pub(crate) url: String,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Writes the config, starts the binary, and waits until `/readyz` is
+    /// 200 `ok` (signing keys loaded).
+    pub(crate) fn start(env: &Env, name: &str, mode: Mode) -> anyhow::Result<Server> {
+        let config_path = env.run_dir.join(format!("{name}.toml"));
+        std::fs::write(&config_path, config_toml(env, mode))
+            .with_context(|| format!("writing {}", config_path.display()))?;
+        let log_path = env.logs.join(format!("{name}.log"));
+        let log =
+            File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+        let mut command = Command::new(&env.server_bin);
+        command.arg("--config").arg(&config_path);
+        // The server reads MCP_* variables: keep the caller's out.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("MCP_") {
+                command.env_remove(&key);
+            }
+        }
+        command
+            .env(
+                "MCP_INTROSPECTION_CLIENT_SECRET",
+                client_secret("mcp-server").context("mcp-server secret")?,
+            )
+            .env("RUST_LOG", "info,tower_http=info,rmcp=warn");
+        let (process, guard) =
+            ProcessGroup::spawn("mcp-file-templates", command, &log, Duration::from_secs(5))?;
+        let server = Server {
+            process,
+            _guard: guard,
+            http: Http::new()?,
+            base: env.base.clone(),
+            url: env.resource.clone(),
+            log: log_path,
+        };
+        server.wait_ready(Duration::from_secs(30))?;
+        Ok(server)
+    }
+
+    fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.process.exited() {
+                bail!("the server exited ({status})\n{}", self.log_tail(20));
+            }
+            if let Ok((200, body)) = self.readyz()
+                && body["status"] == "ok"
+            {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "the server was not ready after {timeout:?}\n{}",
+                    self.log_tail(20)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `GET /readyz`: status and JSON body.
+    pub(crate) fn readyz(&self) -> anyhow::Result<(u16, Value)> {
+        let reply = self.http.get(&format!("{}/readyz", self.base), None)?;
+        let body = reply.json().unwrap_or(Value::Null);
+        Ok((reply.status, body))
+    }
+
+    /// One sample of `/metrics`: the value of the line that starts with
+    /// `series` (name plus labels, e.g. `mcp_jwks_fetches_total{result="ok"}`),
+    /// 0 when absent.
+    pub(crate) fn metric(&self, series: &str) -> anyhow::Result<f64> {
+        let reply: Reply = self.http.get(&format!("{}/metrics", self.base), None)?;
+        if reply.status != 200 {
+            bail!("GET /metrics: HTTP {}", reply.status);
+        }
+        for line in reply.body.lines() {
+            if let Some(rest) = line.strip_prefix(series)
+                && let Some(value) = rest.strip_prefix(' ')
+            {
+                return value
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("metric line {line:?}"));
+            }
+        }
+        Ok(0.0)
+    }
+
+    /// The last `lines` lines of the server log.
+    pub(crate) fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        let tail = all[all.len().saturating_sub(lines)..].join("\n");
+        format!(
+            "--- last {lines} lines of {} ---\n{tail}",
+            self.log.display()
+        )
+    }
+}
+
+fn config_toml(env: &Env, mode: Mode) -> String {
+    let mode = match mode {
+        Mode::Jwt => "jwt",
+        Mode::Introspection => "introspection",
+    };
+    let mut toml = String::new();
+    let _ = writeln!(toml, "bind = \"127.0.0.1:{}\"", env.port);
+    let _ = writeln!(toml, "public_url = {}", toml_string(&env.base));
+    let _ = writeln!(
+        toml,
+        "templates_dir = {}",
+        toml_string(&env.templates.display().to_string())
+    );
+    let _ = writeln!(toml, "\n[auth]\nmode = \"{mode}\"");
+    let _ = writeln!(toml, "issuer = {}", toml_string(&env.issuer()));
+    let _ = writeln!(toml, "leeway_secs = {LEEWAY_SECS}");
+    let _ = writeln!(
+        toml,
+        "\n[jwks]\nttl_secs = {JWKS_TTL_SECS}\nrefresh_ahead_secs = {JWKS_REFRESH_AHEAD_SECS}\nmiss_cooldown_secs = 2"
+    );
+    let _ = writeln!(
+        toml,
+        "\n[introspection]\nendpoint = {}\nclient_id = \"mcp-server\"",
+        toml_string(&env.kc.oidc_url("token/introspect"))
+    );
+    let _ = writeln!(
+        toml,
+        "positive_ttl_secs = {INTROSPECTION_TTL_SECS}\nnegative_ttl_secs = {INTROSPECTION_TTL_SECS}"
+    );
+    toml
+}
+
+/// A TOML basic string.
+fn toml_string(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}

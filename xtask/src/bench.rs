@@ -1,7 +1,699 @@
-//! `cargo xtask bench` (being built).
+//! `cargo xtask bench [--quick] [--duration SECS] [--warmup SECS] [--rounds N]
+//! [--concurrency N] [--threads N] [--only A,B,…] [--no-docs]`: throughput,
+//! latency, CPU and IdP traffic of our server against the Python design it
+//! replaces (see `docs/benchmarks.md` and `bench/README.md`).
+//!
+//! One command: builds the release server and `loadgen` (`--locked`),
+//! installs the Python baseline ([`crate::bench_tools`]), starts Keycloak
+//! with the audience `http://127.0.0.1:PORT/mcp`, puts a counting proxy
+//! ([`proxy`]) in front of it, and runs every target ([`target::Target`])
+//! on that one port, one after another, in alternating order (forward in
+//! odd rounds, reversed in even ones) so a slow drift of the shared machine
+//! does not always favour the same targets.
+//!
+//! Each run: fresh tokens (alice and bob by password grant, the `mcp-test`
+//! service account, two each) straight from Keycloak, a fresh target
+//! process, a warm-up `loadgen` invocation, then snapshots (target CPU from
+//! `/proc/PID/stat`, proxy counts, `/metrics`), the measured invocation,
+//! and snapshots again. So every request, CPU tick and IdP request counted
+//! belongs to the measured window.
+//!
+//! Before the rounds, target A is measured with `loadgen --threads 1` and
+//! `--threads 2`; the better one is used for every run (`--threads N`
+//! skips this).
+//!
+//! Output: the Markdown report on stdout; JSON in `target/bench/`
+//! (`results.json` plus each loadgen report); the report replaces the
+//! results section of `docs/benchmarks.md` unless `--quick` or `--no-docs`.
+//! The task fails when any run failed or had request errors, after writing
+//! the report.
 
-use xshell::Shell;
+mod measure;
+mod proxy;
+mod report;
+mod target;
+#[cfg(test)]
+mod tests;
 
-pub(crate) fn run(_sh: &Shell, _args: &[String]) -> anyhow::Result<()> {
-    anyhow::bail!("`cargo xtask bench` is not available yet")
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use serde_json::{Value, json};
+use xshell::{Shell, cmd};
+
+use crate::http::Http;
+use crate::keycloak::{Keycloak, REALM, StartOptions, client_secret, user_password};
+use crate::process::{Guard, RemovePath};
+use measure::Load;
+use proxy::CountingProxy;
+use target::{Running, Setup, Target};
+
+const USAGE: &str = "\
+usage: cargo xtask bench [--quick] [--duration SECS] [--warmup SECS] [--rounds N]
+                         [--concurrency N] [--threads N] [--only A,B,...] [--no-docs]
+
+  --quick          1 s warm-up, 3 s measured, 1 round; docs/benchmarks.md untouched
+  --duration SECS  measured window per run (default 10)
+  --warmup SECS    warm-up per run, a separate loadgen invocation (default 3)
+  --rounds N       rounds, alternating forward/reverse order (default 2)
+  --concurrency N  loadgen connections (default 32)
+  --threads N      loadgen threads; default: measure 1 and 2 on target A, keep the faster
+  --only LIST      targets to run: A,B,C,D,E,A-session,B-session (default all)
+  --no-docs        do not rewrite docs/benchmarks.md
+";
+
+/// Where results, logs and the per-run scratch directory go.
+const OUT_DIR: &str = "target/bench";
+/// Warm-up invocations tried before a target that completes no request is
+/// given up.
+const WARMUP_ATTEMPTS: usize = 5;
+
+pub(crate) struct Options {
+    pub(crate) quick: bool,
+    pub(crate) duration: Duration,
+    pub(crate) warmup: Duration,
+    pub(crate) rounds: usize,
+    pub(crate) concurrency: usize,
+    pub(crate) threads: Option<usize>,
+    pub(crate) targets: Vec<Target>,
+    pub(crate) write_docs: bool,
+}
+
+fn parse(args: &[String]) -> anyhow::Result<Option<Options>> {
+    let mut o = Options {
+        quick: false,
+        duration: Duration::from_secs(10),
+        warmup: Duration::from_secs(3),
+        rounds: 2,
+        concurrency: 32,
+        threads: None,
+        targets: Target::ALL.to_vec(),
+        write_docs: true,
+    };
+    let mut args = args.iter();
+    let number = |flag: &str, v: Option<&String>| -> anyhow::Result<u64> {
+        v.with_context(|| format!("{flag} needs a number\n{USAGE}"))?
+            .parse()
+            .with_context(|| format!("{flag} needs a number\n{USAGE}"))
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => {
+                o.quick = true;
+                o.duration = Duration::from_secs(3);
+                o.warmup = Duration::from_secs(1);
+                o.rounds = 1;
+                o.write_docs = false;
+            }
+            "--duration" => o.duration = Duration::from_secs(number(arg, args.next())?),
+            "--warmup" => o.warmup = Duration::from_secs(number(arg, args.next())?),
+            "--rounds" => o.rounds = usize::try_from(number(arg, args.next())?)?,
+            "--concurrency" => o.concurrency = usize::try_from(number(arg, args.next())?)?,
+            "--threads" => o.threads = Some(usize::try_from(number(arg, args.next())?)?),
+            "--only" => {
+                let list = args
+                    .next()
+                    .with_context(|| format!("--only needs a list\n{USAGE}"))?;
+                o.targets = list
+                    .split(',')
+                    .map(|id| {
+                        Target::parse(id.trim())
+                            .with_context(|| format!("unknown target {id:?}\n{USAGE}"))
+                    })
+                    .collect::<anyhow::Result<_>>()?;
+            }
+            "--no-docs" => o.write_docs = false,
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                return Ok(None);
+            }
+            other => bail!("unknown option `{other}`\n{USAGE}"),
+        }
+    }
+    ensure!(!o.duration.is_zero(), "--duration must be positive");
+    ensure!(o.rounds >= 1, "--rounds must be at least 1");
+    ensure!(o.concurrency >= 1, "--concurrency must be at least 1");
+    ensure!(o.threads != Some(0), "--threads must be at least 1");
+    ensure!(!o.targets.is_empty(), "--only: no target");
+    Ok(Some(o))
+}
+
+/// One measured window of one target.
+#[derive(Debug, Clone)]
+pub(crate) struct Run {
+    pub(crate) target: Target,
+    pub(crate) round: usize,
+    pub(crate) threads: usize,
+    /// The measured loadgen report.
+    pub(crate) load: Value,
+    pub(crate) server_cpu_s: f64,
+    pub(crate) loadgen_cpu_s: f64,
+    /// IdP requests through the proxy during the window, by path.
+    pub(crate) idp: proxy::Counts,
+    /// `/metrics` counters during the window (ours only).
+    pub(crate) metrics: BTreeMap<String, f64>,
+    /// Tokens in the tokens file.
+    pub(crate) tokens: usize,
+}
+
+impl Run {
+    pub(crate) fn ok_per_s(&self) -> f64 {
+        self.load["ok_per_s"].as_f64().unwrap_or(0.0)
+    }
+
+    pub(crate) fn ok(&self) -> u64 {
+        self.load["ok"].as_u64().unwrap_or(0)
+    }
+
+    /// Request errors plus session set-up errors.
+    pub(crate) fn errors(&self) -> u64 {
+        self.load["errors"]["total"].as_u64().unwrap_or(u64::MAX)
+            + self.load["setup_errors"].as_u64().unwrap_or(0)
+    }
+
+    /// A latency percentile of successful requests, in milliseconds.
+    pub(crate) fn latency_ms(&self, p: &str) -> f64 {
+        self.load["latency_us"][p].as_f64().unwrap_or(f64::NAN) / 1000.0
+    }
+
+    pub(crate) fn idp_total(&self) -> u64 {
+        self.idp.values().sum()
+    }
+
+    /// Server CPU per successful request, in microseconds.
+    pub(crate) fn cpu_us_per_ok(&self) -> f64 {
+        self.server_cpu_s * 1e6 / self.ok().max(1) as f64
+    }
+
+    pub(crate) fn to_json(&self) -> Value {
+        json!({
+            "target": self.target.id(), "round": self.round, "threads": self.threads,
+            "tokens": self.tokens,
+            "ok_per_s": self.ok_per_s(), "errors": self.errors(),
+            "server_cpu_s": self.server_cpu_s, "server_cpu_us_per_ok": self.cpu_us_per_ok(),
+            "loadgen_cpu_s": self.loadgen_cpu_s,
+            "idp_requests": self.idp, "idp_requests_total": self.idp_total(),
+            "metrics_delta": self.metrics, "loadgen": self.load,
+        })
+    }
+}
+
+/// A run that could not be measured.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub(crate) target: Target,
+    pub(crate) round: usize,
+    pub(crate) error: String,
+}
+
+/// Facts about the run for the report's header.
+pub(crate) struct RunInfo {
+    pub(crate) command: String,
+    pub(crate) date: String,
+    pub(crate) cores: String,
+    pub(crate) cpu_model: String,
+    pub(crate) kernel: String,
+    pub(crate) load_at_start: String,
+    pub(crate) versions: Vec<(String, String)>,
+    pub(crate) concurrency: usize,
+    pub(crate) warmup: Duration,
+    pub(crate) duration: Duration,
+    pub(crate) rounds: usize,
+    pub(crate) threads: usize,
+    pub(crate) order: Vec<Target>,
+}
+
+/// Everything shared by the runs.
+struct Bench<'a> {
+    kc: &'a Keycloak,
+    proxy: &'a CountingProxy,
+    setup: &'a Setup,
+    loadgen: PathBuf,
+    resource: String,
+    out: PathBuf,
+    loadgen_log: PathBuf,
+    clk_tck: f64,
+    http: Http,
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+}
+
+pub(crate) fn run(sh: &Shell, args: &[String]) -> anyhow::Result<()> {
+    let Some(options) = parse(args)? else {
+        return Ok(());
+    };
+    let started = Instant::now();
+    let root = sh.current_dir();
+    let load_at_start = cmd!(sh, "uptime").quiet().read().unwrap_or_default();
+    eprintln!("bench: load at start: {}", load_at_start.trim());
+
+    eprintln!("bench: building the release server and loadgen");
+    cmd!(
+        sh,
+        "cargo build --release --locked -p mcp-file-templates -p loadgen"
+    )
+    .run()
+    .context("building the release server and loadgen")?;
+    let server_bin = root.join("target/release/mcp-file-templates");
+    let loadgen = root.join("target/release/loadgen");
+    let tools = crate::bench_tools::ensure_installed(sh).context("installing target E")?;
+
+    let out = root.join(OUT_DIR);
+    let logs = out.join("logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    let run_dir = out.join(format!("run-{}", std::process::id()));
+    let _run_dir_guard = Guard::new(Arc::new(RemovePath(run_dir.clone())))?;
+    let templates = run_dir.join("templates");
+    target::copy_templates(&root.join("templates"), &templates)?;
+
+    // The port first: Keycloak's audience mappers carry the resource URL.
+    let port = free_port()?;
+    let base = format!("http://127.0.0.1:{port}");
+    let resource = format!("{base}/mcp");
+    eprintln!("bench: starting Keycloak (audience {resource})");
+    let kc = Keycloak::start(sh, &StartOptions::new(resource.clone())?)
+        .context("starting Keycloak for the bench")?;
+    let upstream = kc
+        .base_url()
+        .strip_prefix("http://")
+        .context("Keycloak's URL is not http://")?
+        .to_owned();
+    let proxy = CountingProxy::start(&upstream)?;
+    let oidc_path = |endpoint: &str| {
+        format!(
+            "{}/realms/{REALM}/protocol/openid-connect/{endpoint}",
+            proxy.base_url()
+        )
+    };
+    let setup = Setup {
+        server_bin,
+        python: tools.python.clone(),
+        python_server: tools.server.clone(),
+        port,
+        base,
+        issuer: kc.issuer(REALM),
+        jwks_uri: oidc_path("certs"),
+        introspection_endpoint: oidc_path("token/introspect"),
+        templates,
+        run_dir,
+        logs,
+    };
+    let clk_tck: f64 = cmd!(sh, "getconf CLK_TCK")
+        .quiet()
+        .read()?
+        .trim()
+        .parse()
+        .context("getconf CLK_TCK")?;
+    let bench = Bench {
+        kc: &kc,
+        proxy: &proxy,
+        setup: &setup,
+        loadgen,
+        resource,
+        out: out.clone(),
+        loadgen_log: setup.logs.join("loadgen.log"),
+        clk_tck,
+        http: Http::new(Duration::from_secs(10)),
+        concurrency: options.concurrency,
+        warmup: options.warmup,
+        duration: options.duration,
+    };
+
+    let mut calibration: Vec<Run> = Vec::new();
+    let threads = match options.threads {
+        Some(n) => n,
+        None => {
+            eprintln!("bench: loadgen --threads 1 vs 2 on target A");
+            calibration = bench.calibrate()?;
+            calibration
+                .iter()
+                .max_by(|a, b| a.ok_per_s().total_cmp(&b.ok_per_s()))
+                .map_or(1, |r| r.threads)
+        }
+    };
+    eprintln!("bench: loadgen threads: {threads}");
+
+    let mut runs: Vec<Run> = Vec::new();
+    let mut failures: Vec<Failure> = Vec::new();
+    for round in 1..=options.rounds {
+        let mut order = options.targets.clone();
+        if round % 2 == 0 {
+            order.reverse();
+        }
+        for target in order {
+            eprintln!(
+                "bench: round {round}: {} ({})",
+                target.id(),
+                target.describe()
+            );
+            match bench.measure(target, round, threads) {
+                Ok(run) => {
+                    eprintln!(
+                        "bench:   {:.0} ok/s, p99 {:.2} ms, {} errors, server CPU {:.2} s, IdP {}",
+                        run.ok_per_s(),
+                        run.latency_ms("p99"),
+                        run.errors(),
+                        run.server_cpu_s,
+                        run.idp_total()
+                    );
+                    runs.push(run);
+                }
+                Err(e) => {
+                    eprintln!("bench:   FAILED: {e:#}");
+                    failures.push(Failure {
+                        target,
+                        round,
+                        error: format!("{e:#}"),
+                    });
+                }
+            }
+            if let Some(status) = kc.exited() {
+                bail!(
+                    "Keycloak exited during the bench ({status})\n{}",
+                    kc.log_tail(40)
+                );
+            }
+        }
+    }
+
+    let context = RunInfo {
+        command: command_line(args),
+        date: cmd!(sh, "date -u +%Y-%m-%dT%H:%M:%SZ").quiet().read()?,
+        cores: cmd!(sh, "nproc").quiet().read()?,
+        cpu_model: cpu_model(),
+        kernel: cmd!(sh, "uname -sr").quiet().read()?,
+        load_at_start: load_average(&load_at_start),
+        versions: versions(sh, &setup.server_bin, &bench.loadgen, &tools.python),
+        concurrency: options.concurrency,
+        warmup: options.warmup,
+        duration: options.duration,
+        rounds: options.rounds,
+        threads,
+        order: options.targets.clone(),
+    };
+    let markdown = report::markdown(&context, &calibration, &runs, &failures);
+    println!("{markdown}");
+    let json = json!({
+        "context": {
+            "command": context.command, "date": context.date, "cores": context.cores,
+            "cpu_model": context.cpu_model, "kernel": context.kernel,
+            "load_at_start": context.load_at_start,
+            "versions": context.versions.iter().cloned().collect::<BTreeMap<_, _>>(),
+            "concurrency": context.concurrency, "warmup_s": context.warmup.as_secs_f64(),
+            "duration_s": context.duration.as_secs_f64(), "rounds": context.rounds,
+            "threads": context.threads,
+        },
+        "calibration": calibration.iter().map(Run::to_json).collect::<Vec<_>>(),
+        "runs": runs.iter().map(Run::to_json).collect::<Vec<_>>(),
+        "failures": failures.iter().map(|f| json!({
+            "target": f.target.id(), "round": f.round, "error": f.error,
+        })).collect::<Vec<_>>(),
+        "ratios": report::ratios_json(&runs),
+    });
+    let results = out.join("results.json");
+    std::fs::write(&results, serde_json::to_string_pretty(&json)? + "\n")
+        .with_context(|| format!("writing {}", results.display()))?;
+    std::fs::write(out.join("results.md"), &markdown)?;
+    if options.write_docs {
+        let docs = root.join("docs/benchmarks.md");
+        report::update_docs(&docs, &markdown)?;
+        eprintln!("bench: wrote {}", docs.display());
+    } else {
+        eprintln!("bench: docs/benchmarks.md left as it is (--quick or --no-docs)");
+    }
+    eprintln!(
+        "bench: results in {} ({:.0} s in all)",
+        results.display(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let with_errors: Vec<String> = runs
+        .iter()
+        .filter(|r| r.errors() > 0 || r.ok() == 0)
+        .map(|r| format!("{} round {}", r.target.id(), r.round))
+        .collect();
+    if !failures.is_empty() || !with_errors.is_empty() {
+        bail!(
+            "{} run(s) failed, {} run(s) had request errors ({}); see the report",
+            failures.len(),
+            with_errors.len(),
+            with_errors.join(", ")
+        );
+    }
+    Ok(())
+}
+
+impl Bench<'_> {
+    /// Target A with one loadgen thread, then two, on one server process.
+    fn calibrate(&self) -> anyhow::Result<Vec<Run>> {
+        let label = "calibrate-A";
+        let tokens = self.fetch_tokens(label)?;
+        let server = target::start(self.setup, Target::A, label)?;
+        self.warm_up(&server, Target::A, label, &tokens, 1)?;
+        let mut runs = Vec::new();
+        for threads in [1, 2] {
+            runs.push(self.window(
+                &server,
+                Target::A,
+                0,
+                threads,
+                &format!("{label}-t{threads}"),
+                &tokens,
+            )?);
+        }
+        Ok(runs)
+    }
+
+    fn measure(&self, target: Target, round: usize, threads: usize) -> anyhow::Result<Run> {
+        let label = format!("{}-r{round}", target.id());
+        let tokens = self.fetch_tokens(&label)?;
+        let server = target::start(self.setup, target, &label)?;
+        self.warm_up(&server, target, &label, &tokens, threads)?;
+        self.window(&server, target, round, threads, &label, &tokens)
+    }
+
+    fn load<'b>(&'b self, label: &'b str, tokens: &'b Path, target: Target) -> Load<'b> {
+        Load {
+            bin: &self.loadgen,
+            url: &self.resource,
+            tokens: Some(tokens),
+            session: target.session(),
+            concurrency: self.concurrency,
+            threads: 1,
+            duration: self.duration,
+            label,
+            json_out: self.out.join(format!("{label}.json")),
+            log: &self.loadgen_log,
+        }
+    }
+
+    fn warm_up(
+        &self,
+        server: &Running,
+        target: Target,
+        label: &str,
+        tokens: &Path,
+        threads: usize,
+    ) -> anyhow::Result<()> {
+        if self.warmup.is_zero() {
+            return Ok(());
+        }
+        let warm_label = format!("{label}-warmup");
+        let mut load = self.load(&warm_label, tokens, target);
+        load.duration = self.warmup;
+        load.threads = threads;
+        // A cold target (E's first introspections, Keycloak's JIT) may
+        // complete nothing in a short warm-up: warm up again, a few times.
+        for _ in 0..WARMUP_ATTEMPTS {
+            let (report, _) = measure::run_load(&load, self.clk_tck)?;
+            if report["ok"].as_u64().unwrap_or(0) > 0 {
+                return Ok(());
+            }
+            if report["errors"]["total"].as_u64().unwrap_or(0) > 0 {
+                bail!(
+                    "no request succeeded during the warm-up of {label}: {}\n{}",
+                    report["first_error"],
+                    server.log_tail(20)
+                );
+            }
+        }
+        bail!(
+            "no request completed in {WARMUP_ATTEMPTS} warm-ups of {label}\n{}",
+            server.log_tail(20)
+        )
+    }
+
+    /// The measured window: snapshots, loadgen, snapshots.
+    fn window(
+        &self,
+        server: &Running,
+        target: Target,
+        round: usize,
+        threads: usize,
+        label: &str,
+        tokens: &Path,
+    ) -> anyhow::Result<Run> {
+        let mut load = self.load(label, tokens, target);
+        load.threads = threads;
+
+        let metrics_before = self.metrics(target)?;
+        let idp_before = self.proxy.snapshot();
+        let cpu_before = measure::process_ticks(server.pid())?;
+        let (report, loadgen_cpu_s) = measure::run_load(&load, self.clk_tck)?;
+        let cpu_after = measure::process_ticks(server.pid())?;
+        let idp_after = self.proxy.snapshot();
+        let metrics_after = self.metrics(target)?;
+        if let Some(status) = server.exited() {
+            bail!(
+                "{} exited during the window ({status})\n{}",
+                target.id(),
+                server.log_tail(20)
+            );
+        }
+        Ok(Run {
+            target,
+            round,
+            threads,
+            load: report,
+            server_cpu_s: (cpu_after - cpu_before) as f64 / self.clk_tck,
+            loadgen_cpu_s,
+            idp: proxy::difference(&idp_before, &idp_after),
+            metrics: metrics_after
+                .iter()
+                .map(|(k, v)| (k.clone(), v - metrics_before.get(k).copied().unwrap_or(0.0)))
+                .collect(),
+            tokens: std::fs::read_to_string(tokens)?.lines().count(),
+        })
+    }
+
+    fn metrics(&self, target: Target) -> anyhow::Result<BTreeMap<String, f64>> {
+        if target.ours() {
+            measure::server_metrics(&self.http, &self.setup.base)
+        } else {
+            Ok(BTreeMap::new())
+        }
+    }
+
+    /// Fresh tokens straight from Keycloak (not through the proxy), written
+    /// one per line: alice and bob (password grant, `mcp-test`) and the
+    /// `mcp-test` service account, two of each, all with `mcp:tools` and
+    /// this run's audience. Fresh per run: the realm's tokens live 5 min.
+    fn fetch_tokens(&self, label: &str) -> anyhow::Result<PathBuf> {
+        let client = "mcp-test";
+        let secret = client_secret(client).context("mcp-test secret")?;
+        let mut tokens = Vec::new();
+        for _ in 0..2 {
+            for user in ["alice", "bob"] {
+                let password = user_password(user).context("dev user password")?;
+                tokens.push(self.kc.password_token(
+                    client,
+                    Some(secret),
+                    user,
+                    password,
+                    "mcp:tools",
+                )?);
+            }
+            tokens.push(
+                self.kc
+                    .client_credentials_token(client, secret, "mcp:tools")?,
+            );
+        }
+        let mut text = String::new();
+        for token in &tokens {
+            let claims = token.claims()?;
+            let aud_ok = match &claims["aud"] {
+                Value::String(a) => a == &self.resource,
+                Value::Array(a) => a.iter().any(|a| a == self.resource.as_str()),
+                _ => false,
+            };
+            ensure!(
+                aud_ok && token.scope().split(' ').any(|s| s == "mcp:tools"),
+                "a bench token lacks aud {} or scope mcp:tools (aud {}, scope {:?})",
+                self.resource,
+                claims["aud"],
+                token.scope()
+            );
+            text.push_str(token.as_str());
+            text.push('\n');
+        }
+        let path = self.setup.run_dir.join(format!("{label}.tokens"));
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+}
+
+/// A free port on 127.0.0.1 (the OS picks; released at once).
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn command_line(args: &[String]) -> String {
+    let mut line = String::from("cargo xtask bench");
+    for arg in args {
+        line.push(' ');
+        line.push_str(arg);
+    }
+    line
+}
+
+/// `load average: 1.0, 2.0, 3.0` from `uptime`'s output.
+fn load_average(uptime: &str) -> String {
+    uptime
+        .split_once("load average:")
+        .map_or(uptime.trim(), |(_, l)| l.trim())
+        .to_owned()
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")?
+                .split_once(':')
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The versions the report names; `?` where a probe failed.
+fn versions(sh: &Shell, server: &Path, loadgen: &Path, python: &Path) -> Vec<(String, String)> {
+    let read = |c: xshell::Cmd<'_>| {
+        c.quiet()
+            .ignore_stderr()
+            .read()
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|_| "?".into())
+    };
+    let packages = read(cmd!(
+        sh,
+        "{python} -c 'import importlib.metadata as m, sys; print(sys.version.split()[0], *(m.version(p) for p in (\"mcp\", \"uvicorn\", \"starlette\", \"httpx\", \"jinja2\")))'"
+    ));
+    let mut py = packages.split_whitespace();
+    let mut next = || py.next().unwrap_or("?").to_owned();
+    let mut git = read(cmd!(sh, "git rev-parse --short HEAD"));
+    if !read(cmd!(sh, "git status --porcelain --untracked-files=no")).is_empty() {
+        git.push_str(" (with uncommitted changes in the working tree)");
+    }
+    vec![
+        ("git commit".into(), git),
+        ("rustc".into(), read(cmd!(sh, "rustc --version"))),
+        (
+            "mcp-file-templates".into(),
+            read(cmd!(sh, "{server} --version")),
+        ),
+        ("loadgen".into(), read(cmd!(sh, "{loadgen} --version"))),
+        ("Keycloak".into(), crate::keycloak::VERSION.into()),
+        ("Python".into(), next()),
+        ("mcp (Python SDK)".into(), next()),
+        ("uvicorn".into(), next()),
+        ("starlette".into(), next()),
+        ("httpx".into(), next()),
+        ("Jinja2".into(), next()),
+    ]
 }

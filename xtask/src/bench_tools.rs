@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use xshell::{Shell, cmd};
 
-use crate::clients::{self, ClientTools};
+use crate::clients;
 
 /// Bump to force a reinstall when the install procedure itself changes.
 const STAMP_FORMAT: &str = "bench-tools/1";
@@ -26,15 +26,10 @@ const STAMP_FORMAT: &str = "bench-tools/1";
 /// Paths to the bench's Python baseline; all absolute.
 #[derive(Debug, Clone)]
 pub(crate) struct BenchTools {
-    /// The e2e clients (the venv is shared).
-    pub(crate) clients: ClientTools,
     /// The venv's Python interpreter, with the bench extras installed.
     pub(crate) python: PathBuf,
     /// `bench/python/server.py`: target E.
     pub(crate) server: PathBuf,
-    /// `bench/python/introspection_stub.py`: a stub for checking target E's
-    /// verifier without Keycloak (never for figures).
-    pub(crate) introspection_stub: PathBuf,
 }
 
 /// Makes the e2e venv current, then installs the bench's extra pins into it
@@ -84,9 +79,7 @@ pub(crate) fn ensure_installed(sh: &Shell) -> anyhow::Result<BenchTools> {
     }
 
     Ok(BenchTools {
-        clients,
         python,
         server: src.join("server.py"),
-        introspection_stub: src.join("introspection_stub.py"),
     })
 }

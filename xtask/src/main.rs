@@ -7,6 +7,7 @@
 
 mod clients;
 mod bench;
+mod bench_tools;
 mod e2e;
 mod fuzz;
 mod http;

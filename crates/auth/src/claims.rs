@@ -99,18 +99,25 @@ impl ClaimRules {
 
         // Exact comparison: `https://idp/realms/x` and `https://idp/realms/x/`
         // are different issuers (OpenID Connect Discovery §3, RFC 8414 §3.3).
-        match &claims.iss {
+        // The token's own `iss` becomes the principal's: equal to ours, and
+        // moved rather than cloned.
+        let issuer = match claims.iss {
             None => return err(ErrorKind::MissingClaim("iss")),
-            Some(iss) if *iss != self.issuer => return err(ErrorKind::InvalidIssuer),
-            Some(_) => {}
-        }
+            Some(iss) if iss != self.issuer => return err(ErrorKind::InvalidIssuer),
+            Some(iss) => iss,
+        };
 
         let audience: Vec<String> = match claims.aud {
             None => Vec::new(),
             Some(OneOrMany::One(s)) => vec![s],
             Some(OneOrMany::Many(v)) => v,
         };
-        let aud_ok = audience.iter().any(|a| self.accepts_audience(a))
+        // Exact matches first, over every value: Keycloak tokens often carry
+        // `account` (the `roles` scope) next to the resource, and
+        // canonicalising a value that does not match (a URL parse and an
+        // allocation) is wasted when another one matches exactly.
+        let aud_ok = audience.iter().any(|a| self.audiences.contains(a))
+            || audience.iter().any(|a| self.accepts_audience(a))
             || (self.accept_azp_only
                 && claims
                     .azp
@@ -131,7 +138,7 @@ impl ClaimRules {
         }
 
         Ok(Principal {
-            issuer: self.issuer.clone(),
+            issuer,
             subject: claims.sub,
             client_id: claims.azp.or(claims.client_id),
             scopes,

@@ -70,7 +70,16 @@ use crate::{
 /// a constant-time comparison gives the speed back.
 pub(crate) type TokenKey = [u8; 16];
 
-type TokenCache = quick_cache::sync::Cache<TokenKey, Arc<Principal>>;
+type TokenCache = quick_cache::sync::Cache<TokenKey, Arc<CachedToken>>;
+
+/// A verified token in the cache: the principal, and the `kid` of the key
+/// that verified it, so that a hit is refused once that key has left the
+/// issuer's key set (a removed or compromised key must not keep vouching for
+/// tokens it signed until they expire).
+struct CachedToken {
+    principal: Arc<Principal>,
+    kid: Box<str>,
+}
 
 /// Validates bearer tokens for one issuer and one resource.
 ///
@@ -241,22 +250,29 @@ impl Validator {
             .as_ref()
             .map(|cache| (cache, self.cache_key(raw)));
         if let Some((cache, key)) = &cached {
-            if let Some(principal) = cache.get(key) {
-                if principal.expires_at.saturating_add(self.rules.leeway) >= now {
+            if let Some(entry) = cache.get(key) {
+                if entry.principal.expires_at.saturating_add(self.rules.leeway) >= now
+                    && self.jwks.get(&entry.kid).is_some()
+                {
                     self.metrics.token_cache_hits.fetch_add(1, Relaxed);
-                    return Ok(principal);
+                    return Ok(Arc::clone(&entry.principal));
                 }
-                // Expired while cached: drop it and let validation say why.
+                // Expired while cached, or its key is gone from the set: drop
+                // it and let validation say why.
                 cache.remove(key);
             }
             self.metrics.token_cache_misses.fetch_add(1, Relaxed);
         }
 
         match self.validate_jwt(raw, now).await {
-            Ok(principal) => {
+            Ok((principal, kid)) => {
                 let principal = Arc::new(principal);
                 if let Some((cache, key)) = cached {
-                    cache.insert(key, Arc::clone(&principal));
+                    let entry = CachedToken {
+                        principal: Arc::clone(&principal),
+                        kid: kid.into(),
+                    };
+                    cache.insert(key, Arc::new(entry));
                 }
                 Ok(principal)
             }
@@ -293,7 +309,8 @@ impl Validator {
             .await
     }
 
-    async fn validate_jwt(&self, raw: &str, now: i64) -> Result<Principal, Error> {
+    /// The local JWT pipeline; on success also the `kid` of the verifying key.
+    async fn validate_jwt(&self, raw: &str, now: i64) -> Result<(Principal, String), Error> {
         if raw.bytes().filter(|&b| b == b'.').count() != 2 {
             return err(ErrorKind::Malformed(NOT_A_JWS));
         }
@@ -340,7 +357,9 @@ impl Validator {
         };
         let data = jsonwebtoken::jws::decode(&jws, &key.decoding_key, validation)
             .map_err(|e| Error::from(jwt_error(&e)))?;
-        self.rules.check(data.claims, now, PrincipalSource::Jwt)
+        let principal = self.rules.check(data.claims, now, PrincipalSource::Jwt)?;
+        // `kid` was checked to be present above; moved, not cloned.
+        Ok((principal, header.kid.unwrap_or_default()))
     }
 
     fn typ_accepted(&self, typ: Option<&str>) -> bool {

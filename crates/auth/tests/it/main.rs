@@ -437,6 +437,25 @@ async fn token_cache_rechecks_exp_on_hit() {
     assert_eq!(env.validator.metrics().token_cache_hits, 1);
 }
 
+#[tokio::test]
+async fn cached_token_refused_once_its_key_leaves_the_set() {
+    // A key removed from the issuer's JWKS (rotated out, or compromised) must
+    // stop vouching for tokens at once after the next refresh, cached or not.
+    let env = env().await;
+    env.idp.add_key(KeyAlg::Rs256, "rsa-2");
+    env.idp.set_signing_kid("rsa-2");
+    let t = env.token(json!({}));
+    env.validator.validate(&t).await.unwrap();
+    env.validator.validate(&t).await.unwrap();
+    assert_eq!(env.validator.metrics().token_cache_hits, 1);
+
+    env.idp.remove_key("rsa-2");
+    env.validator.jwks().refresh().await.unwrap();
+    assert!(env.validator.jwks().get("rsa-2").is_none());
+    assert!(env.validator.validate(&t).await.is_err());
+    assert_eq!(env.validator.metrics().token_cache_hits, 1);
+}
+
 // --- Introspection (RFC 7662) -----------------------------------------------
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! e2e run through a TOML file plus the introspection secret in the
 //! environment.
 //!
-//! e2e-only settings (see `docs/e2e.md`): the JWKS refresh period is 10 s
+//! e2e-only settings (documented in `docs/e2e.md`): the JWKS refresh period is 10 s
 //! (`jwks.ttl_secs = 10`, `refresh_ahead_secs = 2`, `miss_cooldown_secs =
 //! 2`) and the clock-skew leeway 2 s (`auth.leeway_secs = 2`), so rotation,
 //! outage and expiry scenarios finish in seconds instead of the production
@@ -34,6 +34,9 @@ pub(crate) const JWKS_REFRESH_AHEAD_SECS: u64 = 2;
 /// The jwks crate's refresh jitter (±10 s, not configurable in the server):
 /// the next background refresh comes 1 s to `ttl - ahead + 10 s` later.
 pub(crate) const JWKS_JITTER_SECS: u64 = 10;
+/// The jwks crate's longest retry delay after failed refreshes (60 s, not
+/// configurable in the server): recovery after an outage can take this long.
+pub(crate) const JWKS_RETRY_MAX_SECS: u64 = 60;
 /// Clock-skew leeway on `exp`/`nbf`/`iat`.
 pub(crate) const LEEWAY_SECS: u64 = 2;
 /// Introspection cache TTL, positive and negative.

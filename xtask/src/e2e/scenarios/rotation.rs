@@ -368,7 +368,7 @@ pub(super) fn idp_outage_serves_cached_keys_and_reports_degraded(
     // The refresher retries with backoff (1 s doubling to 60 s), so fresh
     // within one maximal retry delay plus margin.
     let (_, took) = poll(
-        Duration::from_secs(75),
+        Duration::from_secs(server::JWKS_RETRY_MAX_SECS + 15),
         "/readyz back to ok after Keycloak restarted",
         || {
             let (status, body) = server.readyz()?;

@@ -1,12 +1,21 @@
 //! `cargo xtask test`: the one command CI runs.
 //!
-//! Formatting, lints as errors, then every test of the workspace. Stops at the
-//! first failing step and says which one failed.
+//! Formatting, lints as errors, every test of the workspace, then the
+//! end-to-end suite against real Keycloak and real MCP clients
+//! (`cargo xtask e2e`), which installs and starts what it needs itself. Stops
+//! at the first failing step and says which one failed.
+//!
+//! `--no-e2e` leaves the end-to-end suite out for a quick local loop; the run
+//! then ends by saying so, never as if everything had passed. Every other
+//! argument goes to `cargo test`.
 
 use anyhow::Context;
 use xshell::{Shell, cmd};
 
 pub(crate) fn run(sh: &Shell, args: &[String]) -> anyhow::Result<()> {
+    let no_e2e = args.iter().any(|a| a == "--no-e2e");
+    let test_args: Vec<&String> = args.iter().filter(|a| *a != "--no-e2e").collect();
+
     step("cargo fmt --check");
     cmd!(sh, "cargo fmt --all --check")
         .run()
@@ -21,11 +30,16 @@ pub(crate) fn run(sh: &Shell, args: &[String]) -> anyhow::Result<()> {
     .context("clippy found warnings")?;
 
     step("cargo test");
-    cmd!(sh, "cargo test --workspace --locked {args...}")
+    cmd!(sh, "cargo test --workspace --locked {test_args...}")
         .run()
         .context("tests failed")?;
 
-    Ok(())
+    if no_e2e {
+        eprintln!("\n==> xtask test: end-to-end suite NOT run (--no-e2e)");
+        return Ok(());
+    }
+    step("cargo xtask e2e");
+    crate::e2e::run(sh, &[]).context("end-to-end suite failed")
 }
 
 fn step(name: &str) {

@@ -1,5 +1,5 @@
 //! `cargo xtask bench [--quick] [--duration SECS] [--warmup SECS] [--rounds N]
-//! [--concurrency N] [--threads N] [--only A,B,…] [--no-docs]`: throughput,
+//! [--concurrency N] [--threads N] [--only A,B,…] [--no-docs] [--no-build]`: throughput,
 //! latency, CPU and IdP traffic of our server against the Python design it
 //! replaces (see `docs/benchmarks.md` and `bench/README.md`).
 //!
@@ -53,7 +53,7 @@ use target::{Running, Setup, Target};
 
 const USAGE: &str = "\
 usage: cargo xtask bench [--quick] [--duration SECS] [--warmup SECS] [--rounds N]
-                         [--concurrency N] [--threads N] [--only A,B,...] [--no-docs]
+                         [--concurrency N] [--threads N] [--only A,B,...] [--no-docs] [--no-build]
 
   --quick          1 s warm-up, 3 s measured, 1 round; docs/benchmarks.md untouched
   --duration SECS  measured window per run (default 10)
@@ -63,6 +63,8 @@ usage: cargo xtask bench [--quick] [--duration SECS] [--warmup SECS] [--rounds N
   --threads N      loadgen threads; default: measure 1 and 2 on target A, keep the faster
   --only LIST      targets to run: A,B,C,D,E,A-session,B-session (default all)
   --no-docs        do not rewrite docs/benchmarks.md
+  --no-build       use the release binaries already in target/release (a shared
+                   working tree that does not build right now)
 ";
 
 /// Where results, logs and the per-run scratch directory go.
@@ -80,6 +82,7 @@ pub(crate) struct Options {
     pub(crate) threads: Option<usize>,
     pub(crate) targets: Vec<Target>,
     pub(crate) write_docs: bool,
+    pub(crate) build: bool,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Option<Options>> {
@@ -92,6 +95,7 @@ fn parse(args: &[String]) -> anyhow::Result<Option<Options>> {
         threads: None,
         targets: Target::ALL.to_vec(),
         write_docs: true,
+        build: true,
     };
     let mut args = args.iter();
     let number = |flag: &str, v: Option<&String>| -> anyhow::Result<u64> {
@@ -126,6 +130,7 @@ fn parse(args: &[String]) -> anyhow::Result<Option<Options>> {
                     .collect::<anyhow::Result<_>>()?;
             }
             "--no-docs" => o.write_docs = false,
+            "--no-build" => o.build = false,
             "-h" | "--help" => {
                 print!("{USAGE}");
                 return Ok(None);
@@ -151,6 +156,8 @@ pub(crate) struct Run {
     pub(crate) load: Value,
     pub(crate) server_cpu_s: f64,
     pub(crate) loadgen_cpu_s: f64,
+    /// Keycloak's CPU in the window, when it runs from the distribution.
+    pub(crate) idp_cpu_s: Option<f64>,
     /// IdP requests through the proxy during the window, by path.
     pub(crate) idp: proxy::Counts,
     /// `/metrics` counters during the window (ours only).
@@ -194,7 +201,7 @@ impl Run {
             "tokens": self.tokens,
             "ok_per_s": self.ok_per_s(), "errors": self.errors(),
             "server_cpu_s": self.server_cpu_s, "server_cpu_us_per_ok": self.cpu_us_per_ok(),
-            "loadgen_cpu_s": self.loadgen_cpu_s,
+            "loadgen_cpu_s": self.loadgen_cpu_s, "idp_cpu_s": self.idp_cpu_s,
             "idp_requests": self.idp, "idp_requests_total": self.idp_total(),
             "metrics_delta": self.metrics, "loadgen": self.load,
         })
@@ -251,15 +258,22 @@ pub(crate) fn run(sh: &Shell, args: &[String]) -> anyhow::Result<()> {
     let load_at_start = cmd!(sh, "uptime").quiet().read().unwrap_or_default();
     eprintln!("bench: load at start: {}", load_at_start.trim());
 
-    eprintln!("bench: building the release server and loadgen");
-    cmd!(
-        sh,
-        "cargo build --release --locked -p mcp-file-templates -p loadgen"
-    )
-    .run()
-    .context("building the release server and loadgen")?;
     let server_bin = root.join("target/release/mcp-file-templates");
     let loadgen = root.join("target/release/loadgen");
+    if options.build {
+        eprintln!("bench: building the release server and loadgen");
+        cmd!(
+            sh,
+            "cargo build --release --locked -p mcp-file-templates -p loadgen"
+        )
+        .run()
+        .context("building the release server and loadgen")?;
+    } else {
+        for bin in [&server_bin, &loadgen] {
+            ensure!(bin.is_file(), "--no-build: no {}", bin.display());
+        }
+        eprintln!("bench: --no-build: using the binaries in target/release");
+    }
     let tools = crate::bench_tools::ensure_installed(sh).context("installing target E")?;
 
     let out = root.join(OUT_DIR);
@@ -387,7 +401,21 @@ pub(crate) fn run(sh: &Shell, args: &[String]) -> anyhow::Result<()> {
         cpu_model: cpu_model(),
         kernel: cmd!(sh, "uname -sr").quiet().read()?,
         load_at_start: load_average(&load_at_start),
-        versions: versions(sh, &setup.server_bin, &bench.loadgen, &tools.python),
+        versions: {
+            let mut v = versions(sh, &setup.server_bin, &bench.loadgen, &tools.python);
+            let server_bin = &setup.server_bin;
+            let built = cmd!(sh, "date -u -r {server_bin} +%Y-%m-%dT%H:%M:%SZ")
+                .quiet()
+                .read()
+                .unwrap_or_else(|_| "?".into());
+            let how = if options.build {
+                "built by this run"
+            } else {
+                "--no-build"
+            };
+            v.insert(1, ("server binary".into(), format!("{how}, {built}")));
+            v
+        },
         concurrency: options.concurrency,
         warmup: options.warmup,
         duration: options.duration,
@@ -506,12 +534,14 @@ impl Bench<'_> {
         let mut load = self.load(&warm_label, tokens, target);
         load.duration = self.warmup;
         load.threads = threads;
-        // A cold target (E's first introspections, Keycloak's JIT) may
-        // complete nothing in a short warm-up: warm up again, a few times.
+        // A slow, cold target (E: about a second per request under load,
+        // Keycloak's JIT) may complete nothing in a short warm-up: warm up
+        // again for twice as long, a few times.
         for _ in 0..WARMUP_ATTEMPTS {
             let (report, _) = measure::run_load(&load, self.clk_tck)?;
+            load.duration *= 2;
             if report["ok"].as_u64().unwrap_or(0) > 0 {
-                return Ok(());
+                return settle(server);
             }
             if report["errors"]["total"].as_u64().unwrap_or(0) > 0 {
                 bail!(
@@ -542,9 +572,15 @@ impl Bench<'_> {
 
         let metrics_before = self.metrics(target)?;
         let idp_before = self.proxy.snapshot();
+        let idp_group = self.kc.process_group();
+        let kc_before = idp_group.map(measure::group_ticks).transpose()?;
         let cpu_before = measure::process_ticks(server.pid())?;
         let (report, loadgen_cpu_s) = measure::run_load(&load, self.clk_tck)?;
         let cpu_after = measure::process_ticks(server.pid())?;
+        let kc_after = idp_group.map(measure::group_ticks).transpose()?;
+        let idp_cpu_s = kc_before
+            .zip(kc_after)
+            .map(|(b, a)| a.saturating_sub(b) as f64 / self.clk_tck);
         let idp_after = self.proxy.snapshot();
         let metrics_after = self.metrics(target)?;
         if let Some(status) = server.exited() {
@@ -561,6 +597,7 @@ impl Bench<'_> {
             load: report,
             server_cpu_s: (cpu_after - cpu_before) as f64 / self.clk_tck,
             loadgen_cpu_s,
+            idp_cpu_s,
             idp: proxy::difference(&idp_before, &idp_after),
             metrics: metrics_after
                 .iter()
@@ -624,6 +661,23 @@ impl Bench<'_> {
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         Ok(path)
     }
+}
+
+/// Waits (at most 10 s) until the target's CPU time stops growing for
+/// 300 ms: requests the warm-up left in flight are finished (or abandoned)
+/// before the window opens, so their work is not counted in it.
+fn settle(server: &Running) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = measure::process_ticks(server.pid())?;
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = measure::process_ticks(server.pid())?;
+        if now == last {
+            return Ok(());
+        }
+        last = now;
+    }
+    Ok(())
 }
 
 /// A free port on 127.0.0.1 (the OS picks; released at once).

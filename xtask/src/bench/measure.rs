@@ -35,6 +35,37 @@ pub(crate) fn process_ticks(pid: u32) -> anyhow::Result<u64> {
     Ok(utime + stime)
 }
 
+/// `utime + stime` of every process in the process group `pgid` (field 5
+/// of `/proc/PID/stat`), in clock ticks: Keycloak's JVM and its launcher.
+/// Processes that exit between two readings take their ticks with them.
+pub(crate) fn group_ticks(pgid: u32) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir("/proc").context("reading /proc")? {
+        let Ok(entry) = entry else { continue };
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        // rest[0] is field 3: the process group is field 5.
+        if rest.split_whitespace().nth(2) == Some(pgid.to_string().as_str())
+            && let Ok((utime, stime, _, _)) = stat_times(&stat)
+        {
+            total += utime + stime;
+        }
+    }
+    Ok(total)
+}
+
 /// `cutime + cstime` of this process, in clock ticks (fields 16 and 17):
 /// the CPU of the children it has waited for. Read before and after
 /// waiting for one child, the difference is that child's CPU.

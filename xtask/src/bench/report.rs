@@ -196,7 +196,7 @@ fn run_row(out: &mut String, label: &str, run: &Run) {
     };
     let _ = writeln!(
         out,
-        "| {label} | {:.0} | {} | {} | {} | {errors} | {:.2} | {:.0} | {:.2} | {} | {} |",
+        "| {label} | {:.0} | {} | {} | {} | {errors} | {:.2} | {:.0} | {:.2} | {} | {} | {} |",
         run.ok_per_s(),
         ms(run.latency_ms("p50")),
         ms(run.latency_ms("p90")),
@@ -204,14 +204,15 @@ fn run_row(out: &mut String, label: &str, run: &Run) {
         run.server_cpu_s,
         run.cpu_us_per_ok(),
         run.loadgen_cpu_s,
+        run.idp_cpu_s.map_or("—".into(), |s| format!("{s:.2}")),
         idp_cell(run),
         metrics_cell(run),
     );
 }
 
 const RUN_HEADER: &str = "\
-| run | ok/s | p50 ms | p90 ms | p99 ms | errors | server CPU s | server CPU µs/ok | loadgen CPU s | IdP requests in window (proxy) | /metrics in window: JWKS fetches / introspections / token-cache misses |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|";
+| run | ok/s | p50 ms | p90 ms | p99 ms | errors | server CPU s | server CPU µs/ok | loadgen CPU s | Keycloak CPU s | IdP requests in window (proxy) | /metrics in window: JWKS fetches / introspections / token-cache misses |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|";
 
 /// The report (without the markers).
 pub(crate) fn markdown(
@@ -271,7 +272,7 @@ pub(crate) fn markdown(
     for f in failures {
         let _ = writeln!(
             out,
-            "| {} r{} | **failed**: {} | | | | | | | | | |",
+            "| {} r{} | **failed**: {} | | | | | | | | | | |",
             f.target.id(),
             f.round,
             f.error.lines().next().unwrap_or("").replace('|', "\\|")

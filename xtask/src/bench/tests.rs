@@ -166,3 +166,27 @@ fn docs_section_between_markers_is_replaced_and_the_rest_kept() {
     assert!(appended.starts_with("# Title\n\n## Results\n\n"));
     assert!(appended.contains(&format!("{BEGIN}\n\nt\n\n{END}")));
 }
+
+#[test]
+fn group_cpu_counts_every_member_of_the_process_group() {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let pgid: u32 = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Burn a little CPU so this process has ticks of its own.
+    let start = std::time::Instant::now();
+    let mut x = 0u64;
+    while start.elapsed() < std::time::Duration::from_millis(50) {
+        x = x.wrapping_add(std::hint::black_box(1));
+    }
+    let own = super::measure::process_ticks(std::process::id()).unwrap();
+    // Read after: the group holds this process, whose ticks only grow.
+    assert!(super::measure::group_ticks(pgid).unwrap() >= own, "{x}");
+    assert_eq!(super::measure::group_ticks(u32::MAX).unwrap(), 0);
+}

@@ -5,9 +5,9 @@
 //! workspace crate, and keeps its own dependencies few: it is compiled before
 //! every task.
 
-mod clients;
 mod bench;
 mod bench_tools;
+mod clients;
 mod e2e;
 mod fuzz;
 mod http;

@@ -140,7 +140,7 @@ fn fmt_opt(v: Option<f64>) -> String {
     match v {
         Some(v) if v.is_finite() && v >= 100.0 => format!("{v:.0}"),
         Some(v) if v.is_finite() && v >= 10.0 => format!("{v:.1}"),
-        Some(v) if v.is_finite() => format!("{v:.2}"),
+        Some(v) if v.is_finite() => format!("{v:.3}"),
         _ => "—".into(),
     }
 }

@@ -123,7 +123,7 @@ impl ValidationConfig {
 }
 
 /// A client secret. `Debug` prints `<redacted>`; there is no `Display`.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl Secret {

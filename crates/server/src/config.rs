@@ -19,7 +19,6 @@
 //! listed in `docs/configuration.md`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -299,27 +298,9 @@ struct FileIntrospection {
     max_entries: Option<usize>,
 }
 
-/// A secret string; `Debug` and `Display` print `<redacted>`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
-    }
-
-    /// The secret itself, for handing to the HTTP client that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+/// Secrets are the auth crate's redacting [`auth::Secret`]: one type from
+/// the config file to the introspection client.
+pub use auth::Secret;
 
 /// The validated configuration.
 #[derive(Clone, Debug)]
@@ -495,7 +476,7 @@ impl Env {
             introspection_client_secret: std::env::var(ENV_INTROSPECTION_CLIENT_SECRET)
                 .ok()
                 .filter(|s| !s.is_empty())
-                .map(Secret),
+                .map(Secret::new),
             allow_insecure_bench: std::env::var(ENV_ALLOW_INSECURE_BENCH).as_deref() == Ok("1"),
         }
     }
@@ -925,7 +906,7 @@ fn read_secret_file(path: &Path) -> Result<Secret, ConfigError> {
             format!("{} is empty", path.display()),
         ));
     }
-    Ok(Secret(secret.to_owned()))
+    Ok(Secret::new(secret))
 }
 
 fn positive(key: &'static str, value: usize) -> Result<usize, ConfigError> {

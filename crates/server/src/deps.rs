@@ -109,7 +109,7 @@ pub fn validator(config: &Config) -> anyhow::Result<auth::Validator> {
         let mut c = auth::IntrospectionConfig::new(
             i.endpoint.clone(),
             i.client_id.clone(),
-            auth::Secret::new(i.client_secret.expose()),
+            i.client_secret.clone(),
         );
         c.client_auth = match i.client_auth {
             config::ClientAuth::Basic => auth::ClientAuth::Basic,

@@ -211,7 +211,7 @@ fn introspection_needs_a_secret_from_env_or_file() {
     assert!(message.contains(ENV_INTROSPECTION_CLIENT_SECRET));
 
     let env = Env {
-        introspection_client_secret: Some(Secret("s3cret-value".to_owned())),
+        introspection_client_secret: Some(Secret::new("s3cret-value")),
         allow_insecure_bench: false,
     };
     let config = build(

@@ -235,7 +235,10 @@ async fn kid_miss_refresh_is_rate_limited() {
     }
     assert!(issuer.jwks_requests() - before <= budget);
     assert_eq!(suppressed, FLOOD - budget);
-    assert_eq!(cache.metrics().refreshes_suppressed, (FLOOD - budget) as u64);
+    assert_eq!(
+        cache.metrics().refreshes_suppressed,
+        (FLOOD - budget) as u64
+    );
     // The keys already known keep working during the cooldown.
     assert!(cache.get_or_refresh(INITIAL_KID).await.is_ok());
 }

@@ -5,10 +5,11 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use axum::serve::Listener as _;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-use mcp_file_templates::app::build_app;
+use mcp_file_templates::app::{build_app, listen};
 use mcp_file_templates::config::{self, Config, LogFormat};
 use mcp_file_templates::deps;
 
@@ -62,7 +63,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let runtime = deps::build(&config, shutdown.clone())?;
     let app = build_app(&config, runtime.app)?;
-    let listener = tokio::net::TcpListener::bind(config.bind)
+    let listener = listen(config.bind)
         .await
         .with_context(|| format!("bind {}", config.bind))?;
     tracing::info!(addr = %listener.local_addr().context("local address")?, "listening");

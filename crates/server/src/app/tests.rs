@@ -1,6 +1,8 @@
-//! Unit tests for origin matching.
+//! Unit tests for origin matching and the listener.
 
-use super::origin_allowed;
+use axum::serve::Listener as _;
+
+use super::{listen, origin_allowed};
 
 #[test]
 fn origins_match_exactly_or_by_wildcard_port() {
@@ -19,4 +21,16 @@ fn origins_match_exactly_or_by_wildcard_port() {
     assert!(!origin_allowed(&allowed, "http://localhost:80@evil.com"));
     assert!(!origin_allowed(&allowed, "https://localhost:6274"));
     assert!(!origin_allowed(&allowed, "null"));
+}
+
+/// Streamed responses are several small writes; with Nagle's algorithm on
+/// (and the peer's delayed ACK) each would wait up to 40 ms.
+#[tokio::test]
+async fn accepted_connections_have_tcp_nodelay() {
+    let mut listener = listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (server_side, peer) = listener.accept().await;
+    assert_eq!(peer, client.local_addr().unwrap());
+    assert!(server_side.nodelay().unwrap(), "TCP_NODELAY must be set");
 }

@@ -32,8 +32,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::Metrics;
 use crate::store::{
-    RenderError, RenderLimits, SaveOutcome, StoreError, Template, TemplateDraft, TemplateMeta,
-    TemplateName, TemplateStore, VariableSpec, Version,
+    RenderError, RenderLimits, Renderer, SaveOutcome, StoreError, Template, TemplateDraft,
+    TemplateMeta, TemplateName, TemplateStore, VariableSpec, Version,
 };
 
 /// Every tool this server exposes, by name.
@@ -62,21 +62,28 @@ pub struct Caller {
     pub client_id: Option<String>,
 }
 
-/// The MCP server handler. Cheap to clone: one is cloned per session (or per
-/// request in stateless mode) from a prototype built once.
+/// The MCP server handler. Cheap to clone (four reference counts): one is
+/// cloned per session, or per request in stateless mode, from a prototype
+/// built once, so nothing per-server is rebuilt or deep-copied per request.
 #[derive(Clone)]
 pub struct TemplateServer {
     store: Arc<dyn TemplateStore>,
-    render_limits: RenderLimits,
+    renderer: Arc<Renderer>,
     metrics: Arc<Metrics>,
-    tool_router: ToolRouter<Self>,
-    prompt_router: PromptRouter<Self>,
+    routers: Arc<Routers>,
+}
+
+/// The tool and prompt routers (their descriptions and JSON schemas), built
+/// once per server.
+struct Routers {
+    tools: ToolRouter<TemplateServer>,
+    prompts: PromptRouter<TemplateServer>,
 }
 
 impl std::fmt::Debug for TemplateServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TemplateServer")
-            .field("render_limits", &self.render_limits)
+            .field("renderer", &self.renderer)
             .finish_non_exhaustive()
     }
 }
@@ -444,10 +451,12 @@ impl TemplateServer {
     ) -> Self {
         Self {
             store,
-            render_limits,
+            renderer: Arc::new(Renderer::new(render_limits)),
             metrics,
-            tool_router: Self::tool_router(),
-            prompt_router: Self::prompt_router(),
+            routers: Arc::new(Routers {
+                tools: Self::tool_router(),
+                prompts: Self::prompt_router(),
+            }),
         }
     }
 
@@ -542,7 +551,8 @@ impl TemplateServer {
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<RenderedTemplate>, ToolError> {
         let result = self.load(&params.name).and_then(|template| {
-            crate::store::render(&template, &params.variables, &self.render_limits)
+            self.renderer
+                .render(&template, &params.variables)
                 .map(|r| {
                     Json(RenderedTemplate {
                         text: r.text,
@@ -706,8 +716,8 @@ impl TemplateServer {
     }
 }
 
-#[tool_handler(router = self.tool_router)]
-#[prompt_handler(router = self.prompt_router)]
+#[tool_handler(router = self.routers.tools)]
+#[prompt_handler(router = self.routers.prompts)]
 impl ServerHandler for TemplateServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(

@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 pub use self::format::{check_draft, undeclared_variables};
 pub use self::fs::{FsStore, SkippedFile};
 pub use self::name::{MAX_NAME_LEN, TemplateName, Version};
-pub use self::render::{RenderError, RenderLimits, Rendered, render, render_at};
+pub use self::render::{RenderError, RenderLimits, Rendered, Renderer, render, render_at};
 
 /// One variable a template accepts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,24 +1,31 @@
 //! Rendering a [`Template`] with caller-supplied variables, with bounded work.
 //!
-//! Every render runs in a fresh minijinja environment configured for text
-//! files: strict undefined values (a typo is an error, not an empty string),
-//! no HTML auto-escaping, `trim_blocks` + `lstrip_blocks` so block tags on
-//! their own line leave no blank lines, the trailing newline kept, and no
-//! template loader (so `include`/`import`/`extends` cannot reach any file).
-//! The work is bounded by minijinja's fuel, the output by a capped writer and
-//! the input by a per-variable size cap.
+//! Templates render in a minijinja environment configured for text files:
+//! strict undefined values (a typo is an error, not an empty string), no
+//! HTML auto-escaping, `trim_blocks` + `lstrip_blocks` so block tags on their
+//! own line leave no blank lines, and the trailing newline kept. minijinja is
+//! built without `multi_template` and no loader is set, so
+//! `include`/`import`/`extends` are syntax errors and no template can reach
+//! another or any file. The work is bounded by minijinja's fuel, the output
+//! by a capped writer and the input by a per-variable size cap.
+//!
+//! [`Renderer`] compiles each template version once and keeps it; the free
+//! functions [`render()`] and [`render_at()`] compile on every call.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, Local};
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::{Serde, Value};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use quick_cache::Weighter;
+use quick_cache::sync::Cache;
 
 use super::format::jinja_message;
 use super::name::WINDOWS_RESERVED;
-use super::{Template, TemplateName};
+use super::{Template, TemplateName, Version};
 
 /// Values every template can use without declaring them: `today` is the
 /// local date as `YYYY-MM-DD`, `now` the local time as RFC 3339 with
@@ -93,7 +100,8 @@ pub enum RenderError {
     Template(String),
 }
 
-/// Renders a template at the current local time.
+/// Renders a template at the current local time, compiling it first. A
+/// server renders through a [`Renderer`], which compiles each version once.
 pub fn render(
     t: &Template,
     vars: &serde_json::Map<String, serde_json::Value>,
@@ -102,88 +110,297 @@ pub fn render(
     render_at(t, vars, limits, Local::now().fixed_offset())
 }
 
-/// Renders a template with `today` and `now` taken from `now`.
+/// Renders a template with `today` and `now` taken from `now`, compiling it
+/// first.
 ///
 /// Order of checks: unknown variables, variable sizes, defaults, missing
-/// required variables, then the body and the file name.
+/// required variables, then the body and the file name. A part that does not
+/// compile fails when its turn comes, not before.
 pub fn render_at(
     t: &Template,
     vars: &serde_json::Map<String, serde_json::Value>,
     limits: &RenderLimits,
     now: DateTime<FixedOffset>,
 ) -> Result<Rendered, RenderError> {
-    let declared: BTreeSet<&str> = t.meta.variables.iter().map(|v| v.name.as_str()).collect();
-    let unknown: Vec<String> = vars
-        .keys()
-        .filter(|k| !declared.contains(k.as_str()))
-        .cloned()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if !unknown.is_empty() {
-        return Err(RenderError::UnknownVariables(unknown));
+    CompiledTemplate::new(t, limits).render_at(t, vars, limits, now)
+}
+
+/// Most template source, in bytes, whose compiled form a [`Renderer`] keeps.
+/// The shipped templates are 1–3 KiB each; 16 MiB holds thousands of them,
+/// and a template's compiled form is a small multiple of its source.
+const COMPILED_CACHE_SOURCE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Renders templates with fixed [`RenderLimits`], compiling each template
+/// version once.
+///
+/// Lexing and parsing a template costs more than rendering a typical document
+/// from it, so compiled templates are kept, keyed by [`Version`] (a hash of
+/// the file) and bounded by the size of their source. A hit is used only if
+/// its sources equal the template's, so a template whose version does not
+/// match its content (one built by hand) is compiled afresh, never rendered
+/// from another template's code.
+pub struct Renderer {
+    limits: RenderLimits,
+    compiled: Cache<Version, Arc<CompiledTemplate>, SourceBytes>,
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Renderer")
+            .field("limits", &self.limits)
+            .field("compiled", &self.compiled.len())
+            .finish()
     }
-    // serde_json::Map iterates in key order, so the first offender by name is reported.
-    for (name, value) in vars {
-        if value_size(value) > limits.max_variable_bytes {
-            return Err(RenderError::VariableTooLarge(name.clone()));
+}
+
+impl Renderer {
+    /// A renderer with an empty cache.
+    pub fn new(limits: RenderLimits) -> Self {
+        Self {
+            limits,
+            compiled: Cache::with_weighter(1024, COMPILED_CACHE_SOURCE_BYTES, SourceBytes),
         }
     }
 
-    let mut env = environment();
-    env.set_fuel(Some(limits.fuel));
+    /// The limits every render uses.
+    pub fn limits(&self) -> &RenderLimits {
+        &self.limits
+    }
 
-    let mut ctx: BTreeMap<&str, serde_json::Value> = BTreeMap::new();
-    ctx.insert("today", now.format("%Y-%m-%d").to_string().into());
-    ctx.insert("now", now.format("%Y-%m-%dT%H:%M:%S%:z").to_string().into());
-    let helpers_only = Value::from(Serde(&ctx));
+    /// Renders a template at the current local time.
+    pub fn render(
+        &self,
+        t: &Template,
+        vars: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Rendered, RenderError> {
+        self.render_at(t, vars, Local::now().fixed_offset())
+    }
 
-    let mut missing = Vec::new();
-    for spec in &t.meta.variables {
-        let value = match vars.get(&spec.name) {
-            Some(v) if !v.is_null() => v.clone(),
-            _ => match &spec.default {
-                Some(default) => {
-                    let text = eval(
-                        &env,
-                        "default",
-                        default,
-                        helpers_only.clone(),
-                        limits.max_variable_bytes,
-                    )
-                    .map_err(|e| e.in_variable(&spec.name))?;
-                    serde_json::Value::String(text)
-                }
-                None if spec.required => {
-                    missing.push(spec.name.clone());
-                    continue;
-                }
-                None => serde_json::Value::String(String::new()),
-            },
+    /// Renders a template with `today` and `now` taken from `now`; the same
+    /// checks in the same order as [`render_at()`].
+    pub fn render_at(
+        &self,
+        t: &Template,
+        vars: &serde_json::Map<String, serde_json::Value>,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Rendered, RenderError> {
+        self.compiled(t).render_at(t, vars, &self.limits, now)
+    }
+
+    /// The compiled form of `t`, from the cache when its sources match.
+    fn compiled(&self, t: &Template) -> Arc<CompiledTemplate> {
+        if let Some(hit) = self.compiled.get(&t.meta.version)
+            && hit.compiled_from(t)
+        {
+            return hit;
+        }
+        let compiled = Arc::new(CompiledTemplate::new(t, &self.limits));
+        self.compiled
+            .insert(t.meta.version.clone(), Arc::clone(&compiled));
+        compiled
+    }
+
+    /// How many compiled templates the cache holds.
+    pub fn compiled_len(&self) -> usize {
+        self.compiled.len()
+    }
+}
+
+/// Weighs a compiled template by its source size, so the cache bounds memory
+/// rather than a count of templates that may be 20 bytes or 256 KiB.
+#[derive(Clone, Copy, Debug)]
+struct SourceBytes;
+
+impl Weighter<Version, Arc<CompiledTemplate>> for SourceBytes {
+    fn weight(&self, _: &Version, compiled: &Arc<CompiledTemplate>) -> u64 {
+        compiled.source_bytes.max(1)
+    }
+}
+
+/// Key of the body in a compiled template's environment.
+const BODY: &str = "body";
+/// Key of the file-name template.
+const FILENAME: &str = "filename";
+
+/// The environment key of a variable's default.
+fn default_key(variable: &str) -> String {
+    format!("default:{variable}")
+}
+
+/// A template compiled for rendering: each part (body, file name, every
+/// default) is a template of its own in one environment with the render
+/// limits' fuel. minijinja is built without its `multi_template` feature, so
+/// `include`, `import` and `extends` are syntax errors: no part can reach
+/// another, let alone a file.
+struct CompiledTemplate {
+    env: Environment<'static>,
+    /// Parts that did not compile, by key, with the error their render gives.
+    broken: BTreeMap<String, RenderError>,
+    body: String,
+    filename: Option<String>,
+    /// `(name, default)` of every declared variable, in declaration order.
+    defaults: Vec<(String, Option<String>)>,
+    source_bytes: u64,
+}
+
+impl CompiledTemplate {
+    fn new(t: &Template, limits: &RenderLimits) -> Self {
+        let mut env = environment();
+        env.set_fuel(Some(limits.fuel));
+        let mut broken = BTreeMap::new();
+        let mut add = |key: String, label: &str, source: &str| {
+            if let Err(e) = env.add_template_owned(key.clone(), source.to_owned()) {
+                broken.insert(key, RenderError::Template(located(label, &e)));
+            }
         };
-        ctx.insert(&spec.name, value);
-    }
-    if !missing.is_empty() {
-        missing.sort();
-        return Err(RenderError::MissingVariables(missing));
+        add(BODY.to_owned(), BODY, &t.body);
+        if let Some(source) = &t.meta.filename {
+            add(FILENAME.to_owned(), FILENAME, source);
+        }
+        for spec in &t.meta.variables {
+            if let Some(source) = &spec.default {
+                add(default_key(&spec.name), "default", source);
+            }
+        }
+        let defaults: Vec<(String, Option<String>)> = t
+            .meta
+            .variables
+            .iter()
+            .map(|v| (v.name.clone(), v.default.clone()))
+            .collect();
+        let source_bytes = t.body.len()
+            + t.meta.filename.as_ref().map_or(0, String::len)
+            + defaults
+                .iter()
+                .map(|(_, d)| d.as_ref().map_or(0, String::len))
+                .sum::<usize>();
+        Self {
+            env,
+            broken,
+            body: t.body.clone(),
+            filename: t.meta.filename.clone(),
+            defaults,
+            source_bytes: u64::try_from(source_bytes).unwrap_or(u64::MAX),
+        }
     }
 
-    let context = Value::from(Serde(&ctx));
-    let text = eval(
-        &env,
-        "body",
-        &t.body,
-        context.clone(),
-        limits.max_output_bytes,
-    )?;
-    let filename = match &t.meta.filename {
-        Some(source) => {
-            let raw = eval(&env, "filename", source, context, 4 * MAX_FILENAME_BYTES)?;
-            Some(sanitize_filename(&raw, &t.meta.name))
+    /// Whether this was compiled from exactly `t`'s sources.
+    fn compiled_from(&self, t: &Template) -> bool {
+        self.body == t.body
+            && self.filename == t.meta.filename
+            && self.defaults.len() == t.meta.variables.len()
+            && self
+                .defaults
+                .iter()
+                .zip(&t.meta.variables)
+                .all(|((name, default), spec)| *name == spec.name && *default == spec.default)
+    }
+
+    /// See [`render_at()`]; `t` is the template this was compiled from.
+    fn render_at(
+        &self,
+        t: &Template,
+        vars: &serde_json::Map<String, serde_json::Value>,
+        limits: &RenderLimits,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Rendered, RenderError> {
+        let declared: BTreeSet<&str> = t.meta.variables.iter().map(|v| v.name.as_str()).collect();
+        let unknown: Vec<String> = vars
+            .keys()
+            .filter(|k| !declared.contains(k.as_str()))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !unknown.is_empty() {
+            return Err(RenderError::UnknownVariables(unknown));
         }
-        None => None,
-    };
-    Ok(Rendered { text, filename })
+        // serde_json::Map iterates in key order, so the first offender by name is reported.
+        for (name, value) in vars {
+            if value_size(value) > limits.max_variable_bytes {
+                return Err(RenderError::VariableTooLarge(name.clone()));
+            }
+        }
+
+        let mut ctx: BTreeMap<&str, serde_json::Value> = BTreeMap::new();
+        ctx.insert("today", now.format("%Y-%m-%d").to_string().into());
+        ctx.insert("now", now.format("%Y-%m-%dT%H:%M:%S%:z").to_string().into());
+        let helpers_only = Value::from(Serde(&ctx));
+
+        let mut missing = Vec::new();
+        for spec in &t.meta.variables {
+            let value = match vars.get(&spec.name) {
+                Some(v) if !v.is_null() => v.clone(),
+                _ => match &spec.default {
+                    Some(_) => {
+                        let text = self
+                            .eval(
+                                &default_key(&spec.name),
+                                "default",
+                                helpers_only.clone(),
+                                limits.max_variable_bytes,
+                            )
+                            .map_err(|e| e.in_variable(&spec.name))?;
+                        serde_json::Value::String(text)
+                    }
+                    None if spec.required => {
+                        missing.push(spec.name.clone());
+                        continue;
+                    }
+                    None => serde_json::Value::String(String::new()),
+                },
+            };
+            ctx.insert(&spec.name, value);
+        }
+        if !missing.is_empty() {
+            missing.sort();
+            return Err(RenderError::MissingVariables(missing));
+        }
+
+        let context = Value::from(Serde(&ctx));
+        let text = self.eval(BODY, BODY, context.clone(), limits.max_output_bytes)?;
+        let filename = match &t.meta.filename {
+            Some(_) => {
+                let raw = self.eval(FILENAME, FILENAME, context, 4 * MAX_FILENAME_BYTES)?;
+                Some(sanitize_filename(&raw, &t.meta.name))
+            }
+            None => None,
+        };
+        Ok(Rendered { text, filename })
+    }
+
+    /// Renders the part `key` into at most `cap` bytes; `label` names it in errors.
+    fn eval(&self, key: &str, label: &str, ctx: Value, cap: usize) -> Result<String, RenderError> {
+        if let Some(error) = self.broken.get(key) {
+            return Err(error.clone());
+        }
+        let tmpl = self
+            .env
+            .get_template(key)
+            .map_err(|e| RenderError::Template(located(label, &e)))?;
+        let mut out = CappedWriter {
+            buf: Vec::new(),
+            cap,
+            overflowed: false,
+        };
+        let result = tmpl.render_captured_to(ctx, &mut out);
+        if out.overflowed {
+            return Err(if label == BODY {
+                RenderError::OutputTooLarge
+            } else {
+                RenderError::Template(format!("{label} renders to more than {cap} bytes"))
+            });
+        }
+        match result {
+            Ok(_) => {}
+            Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => {
+                return Err(RenderError::FuelExhausted);
+            }
+            Err(e) => return Err(RenderError::Template(located(label, &e))),
+        }
+        String::from_utf8(out.buf)
+            .map_err(|_| RenderError::Template(format!("{label} rendered invalid UTF-8")))
+    }
 }
 
 /// The environment every compile and render uses (see the module doc), with
@@ -237,41 +454,6 @@ impl RenderError {
             other => other,
         }
     }
-}
-
-/// Compiles and renders one template source into at most `cap` bytes.
-fn eval(
-    env: &Environment<'_>,
-    what: &str,
-    source: &str,
-    ctx: Value,
-    cap: usize,
-) -> Result<String, RenderError> {
-    let tmpl = env
-        .template_from_named_str(what, source)
-        .map_err(|e| RenderError::Template(located(what, &e)))?;
-    let mut out = CappedWriter {
-        buf: Vec::new(),
-        cap,
-        overflowed: false,
-    };
-    let result = tmpl.render_captured_to(ctx, &mut out);
-    if out.overflowed {
-        return Err(if what == "body" {
-            RenderError::OutputTooLarge
-        } else {
-            RenderError::Template(format!("{what} renders to more than {cap} bytes"))
-        });
-    }
-    match result {
-        Ok(_) => {}
-        Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => {
-            return Err(RenderError::FuelExhausted);
-        }
-        Err(e) => return Err(RenderError::Template(located(what, &e))),
-    }
-    String::from_utf8(out.buf)
-        .map_err(|_| RenderError::Template(format!("{what} rendered invalid UTF-8")))
 }
 
 fn located(what: &str, e: &minijinja::Error) -> String {

@@ -825,12 +825,134 @@ fn render_reports_template_errors_with_line() {
         ),
         other => panic!("expected Template error, got {other:?}"),
     }
-    // Includes have no loader, so they cannot read files.
-    let t = template("{% include '/etc/passwd' %}", vec![], None);
-    assert!(matches!(
-        render(&t, &Map::new(), &RenderLimits::default()),
-        Err(RenderError::Template(_))
-    ));
+}
+
+#[test]
+fn include_import_and_extends_are_syntax_errors() {
+    // minijinja is built without `multi_template`: no template can reach
+    // another template, let alone a file, and a save says so up front.
+    for body in [
+        "{% include '/etc/passwd' %}",
+        "{% import 'other' as o %}",
+        "{% from 'other' import m %}",
+        "{% extends 'other' %}",
+    ] {
+        let t = template(body, vec![], None);
+        match render(&t, &Map::new(), &RenderLimits::default()) {
+            Err(RenderError::Template(message)) => {
+                assert!(
+                    message.starts_with("body line 1: syntax error"),
+                    "{body}: {message}"
+                );
+            }
+            other => panic!("{body}: expected a syntax error, got {other:?}"),
+        }
+        match check_draft(&draft("T", body, vec![])) {
+            Err(StoreError::Invalid { reason }) => {
+                assert!(reason.contains("syntax error"), "{body}: {reason}");
+            }
+            other => panic!("{body}: expected Invalid, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn renderer_gives_what_render_at_gives_for_every_shipped_template() {
+    let renderer = Renderer::new(RenderLimits::default());
+    let store = open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates"));
+    let metas = store.list().unwrap();
+    assert!(metas.len() >= 10, "the shipped templates are missing");
+    for round in 0..2 {
+        for meta in &metas {
+            let t = store.get(&meta.name).unwrap();
+            let given: Map<String, Value> = meta
+                .variables
+                .iter()
+                .map(|v| (v.name.clone(), sample_value(v)))
+                .collect();
+            let fresh = render_at(&t, &given, renderer.limits(), fixed_now()).unwrap();
+            let cached = renderer.render_at(&t, &given, fixed_now()).unwrap();
+            assert_eq!(cached, fresh, "{} (round {round})", meta.name);
+            // Defaults and missing variables go through the cached parts too.
+            let none = renderer.render_at(&t, &Map::new(), fixed_now());
+            assert_eq!(
+                none,
+                render_at(&t, &Map::new(), renderer.limits(), fixed_now()),
+                "{}",
+                meta.name
+            );
+        }
+    }
+    assert_eq!(
+        renderer.compiled_len(),
+        metas.len(),
+        "one compiled form per version"
+    );
+}
+
+#[test]
+fn renderer_never_renders_a_template_from_another_templates_code() {
+    // Two templates claiming the same version (built by hand, not read from
+    // a file): the cache entry must not be reused for the second.
+    let renderer = Renderer::new(RenderLimits::default());
+    let first = template(
+        "first {{ a }}\n",
+        vec![var("a", false, Some("x"))],
+        Some("{{ a }}.md"),
+    );
+    let mut second = template(
+        "second {{ a }}\n",
+        vec![var("a", false, Some("y"))],
+        Some("{{ a }}.txt"),
+    );
+    second.meta.version = first.meta.version.clone();
+    let render = |t: &Template| renderer.render_at(t, &Map::new(), fixed_now()).unwrap();
+    assert_eq!(render(&first).text, "first x\n");
+    assert_eq!(render(&second).text, "second y\n");
+    assert_eq!(render(&second).filename.as_deref(), Some("y.txt"));
+    assert_eq!(render(&first).text, "first x\n");
+    let mut third = first.clone();
+    third.meta.variables[0].default = Some("z".to_owned());
+    assert_eq!(render(&third).text, "first z\n");
+}
+
+#[test]
+fn renderer_reports_a_broken_part_only_when_it_is_used() {
+    // The store never holds such a template (it compiles every part on
+    // load), but the order of checks must not depend on the cache.
+    let t = template(
+        "{{ a }} {{ b }}\n",
+        vec![var("a", false, Some("{{ oops")), var("b", true, None)],
+        None,
+    );
+    let renderer = Renderer::new(RenderLimits::default());
+    let given = vars(&[("a", json!("given")), ("b", json!("B"))]);
+    assert_eq!(
+        renderer.render_at(&t, &given, fixed_now()).unwrap().text,
+        "given B\n"
+    );
+    assert_eq!(
+        renderer.render_at(&t, &vars(&[("c", json!(1))]), fixed_now()),
+        Err(RenderError::UnknownVariables(vec!["c".to_owned()]))
+    );
+    match renderer.render_at(&t, &vars(&[("b", json!("B"))]), fixed_now()) {
+        Err(RenderError::Template(message)) => {
+            assert!(
+                message.starts_with("default of variable a: default line 1: syntax error"),
+                "{message}"
+            );
+        }
+        other => panic!("expected the default's syntax error, got {other:?}"),
+    }
+    assert_eq!(
+        renderer.render_at(&t, &vars(&[("b", json!("B"))]), fixed_now()),
+        render_at(
+            &t,
+            &vars(&[("b", json!("B"))]),
+            renderer.limits(),
+            fixed_now()
+        ),
+    );
 }
 
 #[test]

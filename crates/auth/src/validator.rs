@@ -15,9 +15,11 @@
 //! 8. `kid` required, looked up lock-free, then at most one rate-limited JWKS
 //!    refresh on a miss (the refresh policy lives in `jwks`);
 //! 9. key/algorithm binding (`VerifyingKey::permits`);
-//! 10. signature and `exp`/`nbf`/`iss` by `jsonwebtoken::decode`, then our own
-//!     checks: integer NumericDates, `iat` not in the future, exact `iss`,
-//!     canonical `aud`, scopes.
+//! 10. signature, with the key aws-lc-rs parsed when the JWKS was fetched
+//!     (`VerifyingKey::verify_signature`; `jsonwebtoken::decode` would rebuild
+//!     an RSA key from `n` and `e` and parse the header twice more per token);
+//! 11. claims, decoded once: integer NumericDates for `exp` (required), `nbf`
+//!     and `iat` with leeway, exact `iss` (required), canonical `aud`, scopes.
 //!
 //! Successes are cached under a keyed 128-bit SipHash-1-3 of the token (the
 //! token itself is never stored; see [`TokenKey`] for why this hash); `exp`
@@ -33,7 +35,9 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use jsonwebtoken::{Algorithm, Validation};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
 use siphasher::sip128::SipHasher13;
 
 use crate::{
@@ -87,9 +91,8 @@ struct CachedToken {
 /// `Send + Sync` and every method takes `&self`.
 pub struct Validator {
     rules: ClaimRules,
-    /// One prepared `jsonwebtoken::Validation` per allowed algorithm, so no
-    /// per-token configuration work is done.
-    validations: Vec<(Algorithm, Validation)>,
+    /// The allowed algorithms (never `none` or `HS*`).
+    algorithms: Vec<Algorithm>,
     typ: TypPolicy,
     max_token_bytes: usize,
     jwks: jwks::JwksCache,
@@ -125,21 +128,6 @@ impl Validator {
             )));
         }
         let leeway = config.leeway.as_secs();
-        let validations = config
-            .algorithms
-            .iter()
-            .map(|&alg| {
-                let mut v = Validation::new(alg);
-                v.leeway = leeway;
-                v.validate_exp = true;
-                v.validate_nbf = true;
-                // Audiences are compared canonically by `ClaimRules`.
-                v.validate_aud = false;
-                v.set_required_spec_claims(&["exp", "iss"]);
-                v.set_issuer(&[config.issuer.as_str()]);
-                (alg, v)
-            })
-            .collect();
         let token_cache =
             (cache.enabled && cache.max_entries > 0).then(|| TokenCache::new(cache.max_entries));
         Ok(Validator {
@@ -153,7 +141,7 @@ impl Validator {
                 leeway: i64::try_from(leeway).unwrap_or(i64::MAX),
                 accept_azp_only: config.accept_azp_only,
             },
-            validations,
+            algorithms: config.algorithms.clone(),
             typ: config.typ,
             max_token_bytes: config.max_token_bytes,
             jwks,
@@ -318,9 +306,9 @@ impl Validator {
             Ok(header) => header,
             Err(e) => return Err(header_error(raw, &e)),
         };
-        let Some((_, validation)) = self.validations.iter().find(|(a, _)| *a == header.alg) else {
+        if !self.algorithms.contains(&header.alg) {
             return err(ErrorKind::UnsupportedAlgorithm);
-        };
+        }
         if header.crit.is_some() {
             return err(ErrorKind::UnknownCritical);
         }
@@ -338,26 +326,27 @@ impl Validator {
         if !key.permits(header.alg) {
             return err(ErrorKind::KeyMismatch);
         }
-        // `jws::decode` parses the header once more, `decode` twice more
-        // (neither can reuse ours). Same checks otherwise: exactly three
-        // segments were checked above, `validation.algorithms` is
-        // `[header.alg]` and `permits` guarantees the key family fits, so the
-        // up-front `algorithms` check `decode` adds cannot fail here.
-        let mut segments = raw.split('.');
-        let (Some(protected), Some(payload), Some(signature)) =
-            (segments.next(), segments.next(), segments.next())
-        else {
+        // Exactly three segments were checked above. The signature covers
+        // the first two as sent (RFC 7515 §5.2), so they are not re-encoded.
+        let Some((signing_input, signature)) = raw.rsplit_once('.') else {
             return err(ErrorKind::Malformed(NOT_A_JWS));
         };
-        let jws = jsonwebtoken::jws::Jws::<Claims> {
-            protected: protected.to_owned(),
-            payload: payload.to_owned(),
-            signature: signature.to_owned(),
-            _pd: std::marker::PhantomData,
+        let Some((_, payload)) = signing_input.split_once('.') else {
+            return err(ErrorKind::Malformed(NOT_A_JWS));
         };
-        let data = jsonwebtoken::jws::decode(&jws, &key.decoding_key, validation)
-            .map_err(|e| Error::from(jwt_error(&e)))?;
-        let principal = self.rules.check(data.claims, now, PrincipalSource::Jwt)?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| Error::from(ErrorKind::Malformed("base64")))?;
+        if !key.verify_signature(header.alg, signing_input.as_bytes(), &signature) {
+            return err(ErrorKind::InvalidSignature);
+        }
+        // Only a payload whose signature verified is decoded.
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| Error::from(ErrorKind::Malformed("base64")))?;
+        let claims: Claims = serde_json::from_slice(&payload)
+            .map_err(|_| Error::from(ErrorKind::Malformed("claims")))?;
+        let principal = self.rules.check(claims, now, PrincipalSource::Jwt)?;
         // `kid` was checked to be present above; moved, not cloned.
         Ok((principal, header.kid.unwrap_or_default()))
     }
@@ -383,10 +372,7 @@ impl fmt::Debug for Validator {
         f.debug_struct("Validator")
             .field("issuer", &self.rules.issuer)
             .field("audiences", &self.rules.audiences)
-            .field(
-                "algorithms",
-                &self.validations.iter().map(|(a, _)| a).collect::<Vec<_>>(),
-            )
+            .field("algorithms", &self.algorithms)
             .field("typ", &self.typ)
             .field("mode", &self.mode)
             .field("introspection", &self.introspector)
@@ -434,34 +420,6 @@ fn jwks_error(e: jwks::Error) -> Error {
             Error::from(ErrorKind::UnknownKey)
         }
         _ => Error::from(ErrorKind::Jwks(e)),
-    }
-}
-
-fn jwt_error(e: &jsonwebtoken::errors::Error) -> ErrorKind {
-    use jsonwebtoken::errors::ErrorKind as J;
-    match e.kind() {
-        J::InvalidSignature => ErrorKind::InvalidSignature,
-        J::ExpiredSignature => ErrorKind::Expired,
-        J::ImmatureSignature => ErrorKind::NotYetValid,
-        J::InvalidIssuer => ErrorKind::InvalidIssuer,
-        J::InvalidAudience => ErrorKind::InvalidAudience,
-        J::MissingRequiredClaim(c) if c == "exp" => ErrorKind::MissingClaim("exp"),
-        J::MissingRequiredClaim(c) if c == "iss" => ErrorKind::MissingClaim("iss"),
-        J::MissingRequiredClaim(_) => ErrorKind::MissingClaim("required claim"),
-        J::InvalidClaimFormat(c) if c == "exp" => ErrorKind::Malformed("exp"),
-        J::InvalidClaimFormat(c) if c == "nbf" => ErrorKind::Malformed("nbf"),
-        J::InvalidClaimFormat(_) => ErrorKind::Malformed("claim"),
-        J::InvalidAlgorithm
-        | J::MissingAlgorithm
-        | J::UnsupportedAlgorithm
-        | J::InvalidAlgorithmName => ErrorKind::UnsupportedAlgorithm,
-        J::InvalidEcdsaKey | J::InvalidEddsaKey | J::InvalidRsaKey(_) | J::InvalidKeyFormat => {
-            ErrorKind::KeyMismatch
-        }
-        J::Base64(_) => ErrorKind::Malformed("base64"),
-        J::Json(_) => ErrorKind::Malformed("claims"),
-        J::Utf8(_) => ErrorKind::Malformed("utf-8"),
-        _ => ErrorKind::Malformed("jws"),
     }
 }
 

@@ -1,11 +1,13 @@
-//! Conversion of JWKs (RFC 7517) into [`VerifyingKey`]s at fetch time, and the key/algorithm
-//! binding ([`VerifyingKey::permits`]) that `jsonwebtoken::DecodingKey::from_jwk` does not do.
+//! Conversion of JWKs (RFC 7517) into [`VerifyingKey`]s at fetch time, the key/algorithm
+//! binding ([`VerifyingKey::permits`]) that `jsonwebtoken::DecodingKey::from_jwk` does not do,
+//! and signature verification with keys parsed once ([`VerifyingKey::verify_signature`]).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt;
 use std::sync::Arc;
 
+use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey};
@@ -53,6 +55,10 @@ pub struct VerifyingKey {
     pub alg: Option<Algorithm>,
     /// The key in the form `jsonwebtoken::decode` takes.
     pub decoding_key: DecodingKey,
+    /// The key parsed by aws-lc-rs once per algorithm it permits, so a verification does not
+    /// rebuild it (`jsonwebtoken::crypto::verify` rebuilds an RSA key from `n` and `e` on every
+    /// call, which costs about as much as the signature check itself).
+    parsed: Arc<[(Algorithm, ParsedPublicKey)]>,
 }
 
 impl VerifyingKey {
@@ -66,6 +72,101 @@ impl VerifyingKey {
         }
         family_fits(self.family, alg)
     }
+
+    /// Whether `signature` (the decoded JWS signature) is valid over `message` (the JWS signing
+    /// input, `header.payload` as sent) under algorithm `alg`, with the key parsed at fetch
+    /// time. `false` too when the key does not permit `alg` ([`VerifyingKey::permits`]).
+    pub fn verify_signature(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        self.parsed
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .is_some_and(|(_, key)| key.verify_sig(message, signature).is_ok())
+    }
+}
+
+/// The aws-lc-rs verification algorithm of a JWS `alg`, as jsonwebtoken's `aws_lc_rs` backend
+/// uses it (RSA keys of 2048 to 8192 bits, fixed-size ECDSA signatures as RFC 7518 §3.4 says).
+fn verification_algorithm(alg: Algorithm) -> Option<&'static dyn sig::VerificationAlgorithm> {
+    Some(match alg {
+        Algorithm::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+        Algorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+        Algorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+        Algorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+        Algorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+        Algorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+        Algorithm::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
+        Algorithm::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
+        Algorithm::EdDSA => &sig::ED25519,
+        _ => return None,
+    })
+}
+
+/// The RSA parameters of an RSA `alg`.
+fn rsa_parameters(alg: Algorithm) -> Option<&'static sig::RsaParameters> {
+    Some(match alg {
+        Algorithm::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+        Algorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+        Algorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+        Algorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+        Algorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+        Algorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+        _ => return None,
+    })
+}
+
+/// Every signature algorithm, in the order a key's parsed forms are kept.
+const ALGORITHMS: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::PS256,
+    Algorithm::ES256,
+    Algorithm::EdDSA,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES384,
+];
+
+/// The key material aws-lc-rs parses.
+enum PublicMaterial {
+    /// Modulus and exponent, big-endian.
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+    /// An uncompressed SEC1 point (`0x04 || x || y`) or a raw Ed25519 key.
+    Bytes(Vec<u8>),
+}
+
+/// Parses the key once for every algorithm it permits.
+fn parse_for_algorithms(
+    family: KeyFamily,
+    pinned: Option<Algorithm>,
+    material: &PublicMaterial,
+) -> Result<Arc<[(Algorithm, ParsedPublicKey)]>, Skip> {
+    let mut parsed = Vec::new();
+    for alg in ALGORITHMS {
+        if pinned.is_some_and(|p| p != alg) || !family_fits(family, alg) {
+            continue;
+        }
+        let key = match material {
+            PublicMaterial::Rsa { n, e } => rsa_parameters(alg)
+                .map(|params| RsaPublicKeyComponents { n, e }.to_parsed_public_key(params)),
+            PublicMaterial::Bytes(bytes) => {
+                verification_algorithm(alg).map(|v| ParsedPublicKey::new(v, bytes))
+            }
+        };
+        match key {
+            Some(Ok(key)) => parsed.push((alg, key)),
+            Some(Err(e)) => {
+                return Err(Skip::Unusable(format!("key rejected by aws-lc-rs: {e}")));
+            }
+            None => {}
+        }
+    }
+    if parsed.is_empty() {
+        return Err(Skip::Unusable(
+            "no supported algorithm fits the key".to_owned(),
+        ));
+    }
+    Ok(parsed.into())
 }
 
 fn family_fits(family: KeyFamily, alg: Algorithm) -> bool {
@@ -129,12 +230,12 @@ fn b64(value: &str, name: &str) -> Result<Vec<u8>, Skip> {
         .map_err(|_| Skip::Unusable(format!("`{name}` is not base64url")))
 }
 
-fn fixed_len(value: &Option<String>, name: &str, len: usize) -> Result<(), Skip> {
+fn fixed_len(value: &Option<String>, name: &str, len: usize) -> Result<Vec<u8>, Skip> {
     let bytes = b64(member(value, name)?, name)?;
     if bytes.len() != len {
         return Err(Skip::Unusable(format!("`{name}` must be {len} bytes")));
     }
-    Ok(())
+    Ok(bytes)
 }
 
 fn bad(err: jsonwebtoken::errors::Error) -> Skip {
@@ -159,7 +260,7 @@ pub(crate) fn parse_jwk(value: &Value) -> Result<VerifyingKey, Skip> {
         Some(kid) if !kid.is_empty() => kid.to_owned(),
         _ => return Err(Skip::Unusable("missing `kid`".to_owned())),
     };
-    let (family, decoding_key) = match (raw.kty.as_str(), raw.crv.as_deref()) {
+    let (family, decoding_key, material) = match (raw.kty.as_str(), raw.crv.as_deref()) {
         ("RSA", _) => {
             let n = b64(member(&raw.n, "n")?, "n")?;
             let e = b64(member(&raw.e, "e")?, "e")?;
@@ -174,7 +275,8 @@ pub(crate) fn parse_jwk(value: &Value) -> Result<VerifyingKey, Skip> {
             if e.is_empty() || e.len() > 8 || e.last().is_some_and(|b| b % 2 == 0) {
                 return Err(Skip::Unusable("rsa exponent is invalid".to_owned()));
             }
-            (KeyFamily::Rsa, DecodingKey::from_rsa_raw_components(&n, &e))
+            let key = DecodingKey::from_rsa_raw_components(&n, &e);
+            (KeyFamily::Rsa, key, PublicMaterial::Rsa { n, e })
         }
         ("EC", Some(crv @ ("P-256" | "P-384"))) => {
             let (curve, len) = if crv == "P-256" {
@@ -182,16 +284,22 @@ pub(crate) fn parse_jwk(value: &Value) -> Result<VerifyingKey, Skip> {
             } else {
                 (EcCurve::P384, 48)
             };
-            fixed_len(&raw.x, "x", len)?;
-            fixed_len(&raw.y, "y", len)?;
+            let x = fixed_len(&raw.x, "x", len)?;
+            let y = fixed_len(&raw.y, "y", len)?;
             let key = DecodingKey::from_ec_components(member(&raw.x, "x")?, member(&raw.y, "y")?)
                 .map_err(bad)?;
-            (KeyFamily::Ec(curve), key)
+            // SEC1 uncompressed point, the form aws-lc-rs parses for ECDSA keys.
+            let point = [&[0x04][..], &x, &y].concat();
+            (KeyFamily::Ec(curve), key, PublicMaterial::Bytes(point))
         }
         ("OKP", Some("Ed25519")) => {
-            fixed_len(&raw.x, "x", 32)?;
+            let x = fixed_len(&raw.x, "x", 32)?;
             let key = DecodingKey::from_ed_components(member(&raw.x, "x")?).map_err(bad)?;
-            (KeyFamily::Okp(OkpCurve::Ed25519), key)
+            (
+                KeyFamily::Okp(OkpCurve::Ed25519),
+                key,
+                PublicMaterial::Bytes(x),
+            )
         }
         (kty, crv) => {
             return Err(Skip::Unusable(format!(
@@ -214,11 +322,13 @@ pub(crate) fn parse_jwk(value: &Value) -> Result<VerifyingKey, Skip> {
             Some(alg)
         }
     };
+    let parsed = parse_for_algorithms(family, alg, &material)?;
     Ok(VerifyingKey {
         kid,
         family,
         alg,
         decoding_key,
+        parsed,
     })
 }
 

@@ -31,9 +31,17 @@ fn ec256(kid: &str) -> Value {
     json!({ "kty": "EC", "kid": kid, "crv": "P-256", "x": EC_X, "y": EC_Y })
 }
 
+/// A freshly generated P-384 key (the RFCs give no P-384 example).
 fn ec384(kid: &str) -> Value {
-    let coord = URL_SAFE_NO_PAD.encode([7u8; 48]);
-    json!({ "kty": "EC", "kid": kid, "crv": "P-384", "x": coord, "y": coord })
+    use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+    let pair = EcdsaKeyPair::generate(&ECDSA_P384_SHA384_FIXED_SIGNING).unwrap();
+    // SEC1 uncompressed point: 0x04 || x || y.
+    let point = pair.public_key().as_ref();
+    let (x, y) = point[1..].split_at(48);
+    json!({
+        "kty": "EC", "kid": kid, "crv": "P-384",
+        "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
+    })
 }
 
 fn ed25519(kid: &str) -> Value {
@@ -110,6 +118,74 @@ fn permits_matrix() {
     assert_eq!(ed.family, KeyFamily::Okp(OkpCurve::Ed25519));
     check_permits(&ed, &[EdDSA]);
     check_permits(&key(with(ed25519("o"), "alg", json!("EdDSA"))), &[EdDSA]);
+}
+
+/// An EC public key must be a point on its curve (SEC 1 §3.2.2; the invalid-curve attack):
+/// such a key is skipped when the JWKS is fetched, not discovered at every verification.
+#[test]
+fn ec_point_not_on_the_curve_is_unusable() {
+    let coord = URL_SAFE_NO_PAD.encode([7u8; 48]);
+    unusable(json!({ "kty": "EC", "kid": "e", "crv": "P-384", "x": coord, "y": coord }));
+    let coord = URL_SAFE_NO_PAD.encode([7u8; 32]);
+    unusable(json!({ "kty": "EC", "kid": "e", "crv": "P-256", "x": coord, "y": coord }));
+}
+
+/// `verify_signature` checks with the key parsed at fetch time, for the algorithm asked and
+/// only if the key permits it (RFC 7518 §3.1 family, RFC 7517 §4.4 pinned `alg`).
+#[tokio::test]
+async fn verify_signature_with_the_parsed_key() {
+    let issuer = test_issuer::TestIssuer::start().await;
+    let claims = json!({ "sub": "alice", "exp": 4_000_000_000u64 });
+    for alg in [
+        test_issuer::KeyAlg::Rs256,
+        test_issuer::KeyAlg::Ps256,
+        test_issuer::KeyAlg::Es256,
+        test_issuer::KeyAlg::Es384,
+        test_issuer::KeyAlg::EdDsa,
+    ] {
+        let kid = format!("k-{alg:?}");
+        issuer.add_key(alg, &kid);
+        issuer.set_signing_kid(&kid);
+        let token = issuer.sign(&claims);
+        let (message, signature) = token.rsplit_once('.').unwrap();
+        let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        let verifying = key(issuer.public_jwk(&kid));
+        let jose = alg.algorithm();
+        assert!(
+            verifying.verify_signature(jose, message.as_bytes(), &signature),
+            "{alg:?}: a genuine signature must verify"
+        );
+        let mut tampered = message.as_bytes().to_vec();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert!(
+            !verifying.verify_signature(jose, &tampered, &signature),
+            "{alg:?}: a changed message must not verify"
+        );
+        let mut forged = signature.clone();
+        forged[0] ^= 1;
+        assert!(
+            !verifying.verify_signature(jose, message.as_bytes(), &forged),
+            "{alg:?}: a changed signature must not verify"
+        );
+        // Another algorithm of the same family or another family: never.
+        for other in ALL_ALGS.into_iter().filter(|a| *a != jose) {
+            assert!(
+                !verifying.verify_signature(other, message.as_bytes(), &signature),
+                "{alg:?} signature accepted as {other:?}"
+            );
+        }
+    }
+    // A JWK pinned to PS256 does not verify an RS256 signature made with the same RSA key.
+    let kid = "k-Rs256";
+    issuer.set_signing_kid(kid);
+    let token = issuer.sign(&claims);
+    let (message, signature) = token.rsplit_once('.').unwrap();
+    let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    let pinned = key(with(issuer.public_jwk(kid), "alg", json!("PS256")));
+    assert!(!pinned.verify_signature(Algorithm::RS256, message.as_bytes(), &signature));
+    let unpinned = key(with(issuer.public_jwk(kid), "alg", json!("RS256")));
+    assert!(unpinned.verify_signature(Algorithm::RS256, message.as_bytes(), &signature));
 }
 
 #[test]

@@ -294,12 +294,13 @@ async fn exp_within_leeway_accepted() {
 #[tokio::test]
 async fn exp_as_string_rejected() {
     // CVE-2026-25537 class: a mistyped `exp` must never skip the check.
-    // jsonwebtoken reports a string `exp` as absent (missing_claim); a float
-    // passes jsonwebtoken (it rounds) and is refused by our integer check.
+    // RFC 7519 §2: a NumericDate is a JSON number; we require an integer, so
+    // a string and a float are both malformed, and only null or no `exp` at
+    // all is missing.
     let env = env().await;
     let exp = now() + 300;
     let t = env.token(json!({ "exp": exp.to_string() }));
-    assert_eq!(env.label(&t).await, "missing_claim");
+    assert_eq!(env.label(&t).await, "malformed");
     let t = env.token(json!({ "exp": exp as f64 + 0.5 }));
     assert_eq!(env.label(&t).await, "malformed");
     let t = env.token(json!({ "exp": null }));

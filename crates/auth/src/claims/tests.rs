@@ -115,6 +115,47 @@ fn aud_array_containing_ours_accepted() {
     );
 }
 
+/// RFC 7519 §4.1.3: `aud` is a string or an array of strings; anything else
+/// does not decode (the validator reports it as malformed claims). Same for
+/// `scp`. Parsed from bytes, as a token payload is.
+#[test]
+fn aud_and_scp_must_be_a_string_or_an_array_of_strings() {
+    let parse = |value: Value| serde_json::from_slice::<Claims>(value.to_string().as_bytes());
+    for bad in [
+        json!(7),
+        json!(["ok", 7]),
+        json!({ "a": "b" }),
+        json!([["nested"]]),
+        json!(true),
+    ] {
+        assert!(
+            parse(claims(json!({ "aud": bad.clone() }))).is_err(),
+            "aud {bad}"
+        );
+        assert!(
+            parse(claims(json!({ "scp": bad.clone() }))).is_err(),
+            "scp {bad}"
+        );
+    }
+    let one = parse(claims(
+        json!({ "aud": "https://mcp.example.com/", "scp": "a b" }),
+    ))
+    .unwrap();
+    let p = rules(false).check(one, NOW, PrincipalSource::Jwt).unwrap();
+    assert_eq!(p.audience, ["https://mcp.example.com/"]);
+    assert!(p.scopes.contains("a") && p.scopes.contains("b"));
+    // Escaped strings go through `visit_string`.
+    let escaped = parse(claims(
+        json!({ "aud": ["x\"y", "https://mcp.example.com/"], "scp": ["c", "d\\e"] }),
+    ))
+    .unwrap();
+    let p = rules(false)
+        .check(escaped, NOW, PrincipalSource::Jwt)
+        .unwrap();
+    assert_eq!(p.audience, ["x\"y", "https://mcp.example.com/"]);
+    assert!(p.scopes.contains("c") && p.scopes.contains("d\\e"));
+}
+
 #[test]
 fn missing_aud_rejected() {
     assert_eq!(

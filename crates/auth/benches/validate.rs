@@ -8,9 +8,15 @@
 //!   disabled and the key already in the JWKS cache (target for RS256: ≤ 1.2×
 //!   the bare signature verification);
 //! - `introspection_hit/rs256` — `Mode::Introspection` with the answer cached;
+//! - `overhead_over_verify/*` — `uncached` minus `verify_parsed`, the two
+//!   interleaved call by call: what our checks add to the signature, robust
+//!   to the drift of a shared machine (the ratio is
+//!   `(verify_parsed + overhead) / verify_parsed`);
 //! - `verify_parsed/*` — aws-lc-rs `ParsedPublicKey::verify_sig` on the
 //!   signing input with a pre-parsed key and a pre-decoded signature: the
 //!   floor no JWT library can go below;
+//! - `verify_jwks_key/*` — `jwks::VerifyingKey::verify_signature`, the step
+//!   the validator uses: the same check with the key the JWKS cache parsed;
 //! - `verify_jwt/*` — `jsonwebtoken::crypto::verify` on the signing input with
 //!   the JWKS cache's own `DecodingKey`: what jsonwebtoken pays for the
 //!   signature alone (key conversion, base64 of the signature);
@@ -268,11 +274,41 @@ fn bench_validate(c: &mut Criterion) {
         g.bench_function(format!("uncached/{}", case.name), |b| {
             b.iter(|| ready(fx.uncached.validate_shared(black_box(&case.token))).unwrap());
         });
+        // The cost of everything but the signature, measured as the difference
+        // of the two, interleaved call by call so that the machine's drift
+        // (this one is shared and noisy) hits both sides alike.
+        g.bench_function(format!("overhead_over_verify/{}", case.name), |b| {
+            b.iter_custom(|iters| {
+                let mut validate = std::time::Duration::ZERO;
+                let mut verify = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    let t0 = std::time::Instant::now();
+                    black_box(ready(fx.uncached.validate_shared(black_box(&case.token))).unwrap());
+                    let t1 = std::time::Instant::now();
+                    parsed
+                        .verify_sig(black_box(message.as_bytes()), black_box(&signature))
+                        .unwrap();
+                    let t2 = std::time::Instant::now();
+                    validate += t1 - t0;
+                    verify += t2 - t1;
+                }
+                validate.saturating_sub(verify)
+            });
+        });
         g.bench_function(format!("verify_parsed/{}", case.name), |b| {
             b.iter(|| {
                 parsed
                     .verify_sig(black_box(message.as_bytes()), black_box(&signature))
                     .unwrap();
+            });
+        });
+        g.bench_function(format!("verify_jwks_key/{}", case.name), |b| {
+            b.iter(|| {
+                assert!(key.verify_signature(
+                    case.alg,
+                    black_box(message.as_bytes()),
+                    black_box(&signature)
+                ));
             });
         });
         g.bench_function(format!("verify_jwt/{}", case.name), |b| {

@@ -6,7 +6,7 @@
 //!
 //! 1. size cap (before any parsing);
 //! 2. three segments (a JWE or an opaque token is not a JWS);
-//! 3. header (`jsonwebtoken::decode_header`);
+//! 3. header (jsonwebtoken's `Header`, from the first segment);
 //! 4. `alg` in the allow-list (never `none` or `HS*`);
 //! 5. `crit` present ⇒ reject: we understand no extension (RFC 7515 §4.1.11);
 //! 6. `jku`, `x5u`, `jwk` and `x5c` are ignored, never fetched or trusted:
@@ -299,13 +299,23 @@ impl Validator {
 
     /// The local JWT pipeline; on success also the `kid` of the verifying key.
     async fn validate_jwt(&self, raw: &str, now: i64) -> Result<(Principal, String), Error> {
-        if raw.bytes().filter(|&b| b == b'.').count() != 2 {
+        // Exactly three segments (RFC 7515 §7.1), found with memchr-speed
+        // searches: a byte loop over a 1.3 KiB token costs a microsecond.
+        let Some((signing_input, signature)) = raw.rsplit_once('.') else {
+            return err(ErrorKind::Malformed(NOT_A_JWS));
+        };
+        let Some((protected, payload)) = signing_input.split_once('.') else {
+            return err(ErrorKind::Malformed(NOT_A_JWS));
+        };
+        if payload.contains('.') {
             return err(ErrorKind::Malformed(NOT_A_JWS));
         }
-        let header = match jsonwebtoken::decode_header(raw) {
-            Ok(header) => header,
-            Err(e) => return Err(header_error(raw, &e)),
-        };
+        // What `jsonwebtoken::decode_header` does, on the segment found above
+        // (it would scan the whole token again, byte by byte).
+        let header: jsonwebtoken::Header = URL_SAFE_NO_PAD
+            .decode(protected)
+            .map_err(|_| Error::from(ErrorKind::Malformed(BAD_HEADER)))
+            .and_then(|json| serde_json::from_slice(&json).map_err(|_| header_error(&json)))?;
         if !self.algorithms.contains(&header.alg) {
             return err(ErrorKind::UnsupportedAlgorithm);
         }
@@ -326,14 +336,8 @@ impl Validator {
         if !key.permits(header.alg) {
             return err(ErrorKind::KeyMismatch);
         }
-        // Exactly three segments were checked above. The signature covers
-        // the first two as sent (RFC 7515 §5.2), so they are not re-encoded.
-        let Some((signing_input, signature)) = raw.rsplit_once('.') else {
-            return err(ErrorKind::Malformed(NOT_A_JWS));
-        };
-        let Some((_, payload)) = signing_input.split_once('.') else {
-            return err(ErrorKind::Malformed(NOT_A_JWS));
-        };
+        // The signature covers the first two segments as sent (RFC 7515
+        // §5.2), so they are not re-encoded.
         let signature = URL_SAFE_NO_PAD
             .decode(signature)
             .map_err(|_| Error::from(ErrorKind::Malformed("base64")))?;
@@ -394,24 +398,18 @@ fn undecidable_locally(e: &Error) -> bool {
     )
 }
 
-/// Why a header did not parse: an `alg` jsonwebtoken does not know (`none`,
-/// `None`, `HS1024`…) is an algorithm error, anything else is malformed.
-fn header_error(raw: &str, e: &jsonwebtoken::errors::Error) -> Error {
-    use base64::Engine as _;
-
+/// Why a decoded header did not deserialize: an `alg` jsonwebtoken does not
+/// know (`none`, `None`, `HS1024`…) is an algorithm error, anything else is
+/// malformed.
+fn header_error(json: &[u8]) -> Error {
     #[derive(serde::Deserialize)]
     struct AlgOnly {
         alg: Option<String>,
     }
-    if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::Json(_)) {
-        let segment = raw.split('.').next().unwrap_or_default();
-        if let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment)
-            && let Ok(AlgOnly { alg: Some(_) }) = serde_json::from_slice(&bytes)
-        {
-            return Error::from(ErrorKind::UnsupportedAlgorithm);
-        }
+    match serde_json::from_slice(json) {
+        Ok(AlgOnly { alg: Some(_) }) => Error::from(ErrorKind::UnsupportedAlgorithm),
+        _ => Error::from(ErrorKind::Malformed(BAD_HEADER)),
     }
-    Error::from(ErrorKind::Malformed(BAD_HEADER))
 }
 
 fn jwks_error(e: jwks::Error) -> Error {

@@ -18,6 +18,7 @@
 //! port, and any configured extras); rmcp enforces the same list on `/mcp`,
 //! and its `Host` allow-list guards against DNS rebinding.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
@@ -188,6 +189,46 @@ pub fn build_app(config: &Config, deps: AppDeps) -> anyhow::Result<Router> {
     Ok(app)
 }
 
+/// rmcp's `StreamableHttpService` behind one `Arc`. axum clones a route's
+/// service for every request, and rmcp's `call` clones it once more, each
+/// time copying its configuration (the allowed hosts and origins); its
+/// `handle(&self)` needs no copy at all.
+struct SharedMcpService<S, M>(Arc<StreamableHttpService<S, M>>);
+
+impl<S, M> SharedMcpService<S, M> {
+    fn new(service: StreamableHttpService<S, M>) -> Self {
+        Self(Arc::new(service))
+    }
+}
+
+impl<S, M> Clone for SharedMcpService<S, M> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<S, M> tower::Service<Request> for SharedMcpService<S, M>
+where
+    S: rmcp::ServerHandler + Send + 'static,
+    M: rmcp::transport::streamable_http_server::SessionManager,
+{
+    type Response = http::Response<http_body_util::combinators::BoxBody<bytes::Bytes, Infallible>>;
+    type Error = Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let service = Arc::clone(&self.0);
+        Box::pin(async move { Ok(service.handle(request).await) })
+    }
+}
+
 fn mcp_router(
     config: &Config,
     deps: &AppDeps,
@@ -216,7 +257,7 @@ fn mcp_router(
                 rmcp_config.with_legacy_session_mode(true),
             );
             (
-                Router::new().nest_service(&config.path, service),
+                Router::new().nest_service(&config.path, SharedMcpService::new(service)),
                 SessionOwners::new(Some(manager)),
             )
         }
@@ -229,7 +270,7 @@ fn mcp_router(
                     .with_json_response(true),
             );
             (
-                Router::new().nest_service(&config.path, service),
+                Router::new().nest_service(&config.path, SharedMcpService::new(service)),
                 SessionOwners::new(None),
             )
         }

@@ -9,7 +9,9 @@
 //!
 //! It must NOT know about claims, tokens, audiences, scopes, the HTTP requests our server
 //! receives, or MCP. It hands out keys and says which algorithms each key permits
-//! ([`VerifyingKey::permits`]); deciding whether a token is valid is the `auth` crate's job.
+//! ([`VerifyingKey::permits`]) and checks a signature with a key parsed once at fetch time
+//! ([`VerifyingKey::verify_signature`]); deciding whether a token is valid is the `auth`
+//! crate's job.
 //!
 //! # Defaults, and where they come from
 //!
@@ -37,10 +39,13 @@
 //!
 //! let header = jsonwebtoken::decode_header(token)?;
 //! let key = cache.get_or_refresh(header.kid.as_deref().unwrap_or_default()).await?;
-//! if !key.permits(header.alg) {
-//!     return Err("algorithm does not fit the key".into());
+//! let (signing_input, signature) = token.rsplit_once('.').ok_or("not a JWS")?;
+//! let signature = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, signature)?;
+//! // `false` also when the key does not permit `header.alg`.
+//! if !key.verify_signature(header.alg, signing_input.as_bytes(), &signature) {
+//!     return Err("bad signature".into());
 //! }
-//! // ... jsonwebtoken::decode(token, &key.decoding_key, &validation) in the caller's crate.
+//! // ... then the claims, in the caller's crate.
 //! # Ok(())
 //! # }
 //! ```

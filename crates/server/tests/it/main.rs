@@ -17,7 +17,7 @@ use test_issuer::TestIssuer;
 use tokio_util::sync::CancellationToken;
 
 use mcp_file_templates::app::{AppDeps, Authentication, build_app};
-use mcp_file_templates::config::{self, Cli, Env, FileConfig, Secret};
+use mcp_file_templates::config::{self, Cli, Config, Env, FileConfig, Secret};
 use mcp_file_templates::deps;
 use mcp_file_templates::store::{FsStore, StoreLimits};
 
@@ -82,6 +82,12 @@ const DEFAULT: Options = Options {
 };
 
 async fn start(options: Options) -> Server {
+    start_with(options, |_| {}).await
+}
+
+/// [`start`], with `tune` applied to the configuration after the flags are
+/// parsed.
+async fn start_with(options: Options, tune: impl FnOnce(&mut Config)) -> Server {
     let issuer = TestIssuer::start().await;
     issuer.set_introspection_client(INTROSPECTION_CLIENT, INTROSPECTION_SECRET);
     let dir = tempfile::tempdir().expect("tempdir");
@@ -113,7 +119,9 @@ async fn start(options: Options) -> Server {
         introspection_client_secret: Some(Secret::new(INTROSPECTION_SECRET)),
         allow_insecure_bench: false,
     };
-    let config = config::build(cli, FileConfig::default(), env, Path::new("/")).expect("config");
+    let mut config =
+        config::build(cli, FileConfig::default(), env, Path::new("/")).expect("config");
+    tune(&mut config);
 
     let validator = Arc::new(deps::validator(&config).expect("validator"));
     if options.load_keys {

@@ -10,84 +10,21 @@
 //! at most the number of entries the cache held. With M well above the
 //! configured bound, an unbounded cache would answer all M from memory.
 
-use std::path::Path;
-use std::sync::Arc;
-
-use clap::Parser;
 use serde_json::json;
-use test_issuer::TestIssuer;
 use tokio::io::AsyncWriteExt;
-use tokio_util::sync::CancellationToken;
 
-use mcp_file_templates::app::{AppDeps, Authentication, build_app};
-use mcp_file_templates::config::{self, AuthMode, Cli, Config, Env, FileConfig, Secret};
-use mcp_file_templates::deps;
-use mcp_file_templates::store::{FsStore, StoreLimits};
+use mcp_file_templates::config::{AuthMode, Config};
 
-use super::{ALL_SCOPES, GREETING, INTROSPECTION_CLIENT, INTROSPECTION_SECRET, Server, call};
+use super::{ALL_SCOPES, Options, Server, call, start_with};
 
 /// Starts the real app (stateless JSON mode) with `tune` applied to its
 /// configuration after the usual flags are parsed.
 async fn start_tuned(tune: impl FnOnce(&mut Config)) -> Server {
-    let issuer = TestIssuer::start().await;
-    issuer.set_introspection_client(INTROSPECTION_CLIENT, INTROSPECTION_SECRET);
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("greeting.md"), GREETING).expect("write template");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let cli = Cli::try_parse_from([
-        "mcp-file-templates",
-        "--public-url",
-        &base,
-        "--issuer",
-        &issuer.issuer(),
-        "--jwks-uri",
-        &issuer.jwks_uri(),
-        "--introspection-endpoint",
-        &issuer.introspection_endpoint(),
-        "--introspection-client-id",
-        INTROSPECTION_CLIENT,
-        "--stateless",
-    ])
-    .expect("flags");
-    let env = Env {
-        introspection_client_secret: Some(Secret::new(INTROSPECTION_SECRET)),
-        allow_insecure_bench: false,
+    let options = Options {
+        stateless: true,
+        load_keys: true,
     };
-    let mut config =
-        config::build(cli, FileConfig::default(), env, Path::new("/")).expect("config");
-    tune(&mut config);
-
-    let validator = Arc::new(deps::validator(&config).expect("validator"));
-    validator.jwks().refresh().await.expect("load keys");
-    let store = FsStore::open(dir.path().to_path_buf(), StoreLimits::default()).expect("store");
-    let shutdown = CancellationToken::new();
-    let app = build_app(
-        &config,
-        AppDeps {
-            store: Arc::new(store),
-            auth: Authentication::Validator(Arc::clone(&validator)),
-            shutdown: shutdown.clone(),
-        },
-    )
-    .expect("app");
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled_owned().await })
-            .await;
-    });
-    Server {
-        url: format!("{base}/mcp"),
-        base,
-        issuer,
-        validator,
-        http: reqwest::Client::new(),
-        shutdown,
-        _dir: dir,
-    }
+    start_with(options, tune).await
 }
 
 /// The value of an unlabelled counter in the Prometheus text.

@@ -84,16 +84,10 @@ impl VerifyingKey {
     }
 }
 
-/// The aws-lc-rs verification algorithm of a JWS `alg`, as jsonwebtoken's `aws_lc_rs` backend
-/// uses it (RSA keys of 2048 to 8192 bits, fixed-size ECDSA signatures as RFC 7518 §3.4 says).
-fn verification_algorithm(alg: Algorithm) -> Option<&'static dyn sig::VerificationAlgorithm> {
+/// The aws-lc-rs algorithm of an EC or OKP `alg`, as jsonwebtoken's `aws_lc_rs` backend uses
+/// it (fixed-size ECDSA signatures, as RFC 7518 §3.4 says).
+fn curve_algorithm(alg: Algorithm) -> Option<&'static dyn sig::VerificationAlgorithm> {
     Some(match alg {
-        Algorithm::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
-        Algorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
-        Algorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
-        Algorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
-        Algorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
-        Algorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
         Algorithm::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
         Algorithm::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
         Algorithm::EdDSA => &sig::ED25519,
@@ -101,7 +95,8 @@ fn verification_algorithm(alg: Algorithm) -> Option<&'static dyn sig::Verificati
     })
 }
 
-/// The RSA parameters of an RSA `alg`.
+/// The aws-lc-rs parameters of an RSA `alg`, as jsonwebtoken's `aws_lc_rs` backend uses them
+/// (moduli of 2048 to 8192 bits).
 fn rsa_parameters(alg: Algorithm) -> Option<&'static sig::RsaParameters> {
     Some(match alg {
         Algorithm::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
@@ -150,7 +145,7 @@ fn parse_for_algorithms(
             PublicMaterial::Rsa { n, e } => rsa_parameters(alg)
                 .map(|params| RsaPublicKeyComponents { n, e }.to_parsed_public_key(params)),
             PublicMaterial::Bytes(bytes) => {
-                verification_algorithm(alg).map(|v| ParsedPublicKey::new(v, bytes))
+                curve_algorithm(alg).map(|v| ParsedPublicKey::new(v, bytes))
             }
         };
         match key {

@@ -310,6 +310,10 @@ fn tool_names(body: &[u8]) -> Option<Vec<String>> {
     struct Params {
         name: Option<String>,
     }
+    // `untagged` buffers the whole body into a generic tree first, which costs
+    // a second pass, but it also parses every number: a body rmcp cannot
+    // read (a 400-digit `id`) fails here and gets a JSON-RPC parse error
+    // (400) instead of rmcp's 415 (`http_hardening`).
     #[derive(serde::Deserialize)]
     #[serde(untagged)]
     enum Body {

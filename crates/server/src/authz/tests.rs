@@ -41,6 +41,23 @@ fn unreadable_bodies_fail_closed() {
         None,
     );
     check("not json", None);
+    check("", None);
+    check("   ", None);
+    check(
+        r#"[{"method":"tools/call","params":{"name":"a"}}] trailing"#,
+        None,
+    );
+}
+
+#[test]
+fn large_arguments_do_not_hide_the_tool() {
+    let big = "x".repeat(512 * 1024);
+    let body = format!(
+        r#"  {{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"arguments":{{"text":"{big}","nested":[{{"name":"render_template"}}]}},"name":"save_template"}}}}"#
+    );
+    check(&body, Some(&["save_template"]));
+    let batch = format!("\n[{body},{body}]");
+    check(&batch, Some(&["save_template", "save_template"]));
 }
 
 #[test]

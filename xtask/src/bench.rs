@@ -282,7 +282,7 @@ pub(crate) fn run(sh: &Shell, args: &[String]) -> anyhow::Result<()> {
     let run_dir = out.join(format!("run-{}", std::process::id()));
     let _run_dir_guard = Guard::new(Arc::new(RemovePath(run_dir.clone())))?;
     let templates = run_dir.join("templates");
-    target::copy_templates(&root.join("templates"), &templates)?;
+    crate::e2e::copy_templates(&root.join("templates"), &templates)?;
 
     // The port first: Keycloak's audience mappers carry the resource URL.
     let port = free_port()?;

@@ -217,7 +217,7 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// Copies the shipped `*.md` templates (flat directory) into `to`.
-fn copy_templates(from: &Path, to: &Path) -> anyhow::Result<()> {
+pub(crate) fn copy_templates(from: &Path, to: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
     for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
         let entry = entry?;

@@ -203,3 +203,12 @@ fn signal_group(pgid: u32, signal: &str) {
         .stderr(Stdio::null())
         .status();
 }
+
+/// The last `lines` lines of a child's log file, headed by its path, for
+/// error messages (empty when the file cannot be read).
+pub(crate) fn log_tail(log: &std::path::Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    let tail = all[all.len().saturating_sub(lines)..].join("\n");
+    format!("--- last {lines} lines of {} ---\n{tail}", log.display())
+}

@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -138,13 +138,7 @@ impl Running {
     }
 
     pub(crate) fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        let tail = all[all.len().saturating_sub(lines)..].join("\n");
-        format!(
-            "--- last {lines} lines of {} ---\n{tail}",
-            self.log.display()
-        )
+        crate::process::log_tail(&self.log, lines)
     }
 }
 
@@ -294,19 +288,6 @@ fn wait_serving(setup: &Setup, target: Target, running: &Running) -> anyhow::Res
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// Copies the shipped `*.md` templates into `to`.
-pub(crate) fn copy_templates(from: &Path, to: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
-        let entry = entry?;
-        if entry.file_type()?.is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name()))
-                .with_context(|| format!("copying {}", entry.path().display()))?;
-        }
-    }
-    Ok(())
 }
 
 /// A TOML basic string.

@@ -158,13 +158,7 @@ impl Server {
 
     /// The last `lines` lines of the server log.
     pub(crate) fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        let tail = all[all.len().saturating_sub(lines)..].join("\n");
-        format!(
-            "--- last {lines} lines of {} ---\n{tail}",
-            self.log.display()
-        )
+        crate::process::log_tail(&self.log, lines)
     }
 }
 

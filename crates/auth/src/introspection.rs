@@ -40,52 +40,27 @@ struct Active {
 }
 
 /// A definitive negative answer and how long it stands.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Negative {
-    kind: NegativeKind,
+    kind: ErrorKind,
     until: i64,
 }
 
-/// The token errors worth remembering (they cannot change for a token).
-#[derive(Clone, Copy)]
-enum NegativeKind {
-    Inactive,
-    Expired,
-    NotYetValid,
-    IssuedInFuture,
-    InvalidIssuer,
-    InvalidAudience,
-    MissingClaim(&'static str),
-    Malformed(&'static str),
-}
-
-impl NegativeKind {
-    fn from_kind(kind: &ErrorKind) -> Option<Self> {
-        Some(match kind {
-            ErrorKind::Inactive => NegativeKind::Inactive,
-            ErrorKind::Expired => NegativeKind::Expired,
-            ErrorKind::NotYetValid => NegativeKind::NotYetValid,
-            ErrorKind::IssuedInFuture => NegativeKind::IssuedInFuture,
-            ErrorKind::InvalidIssuer => NegativeKind::InvalidIssuer,
-            ErrorKind::InvalidAudience => NegativeKind::InvalidAudience,
-            ErrorKind::MissingClaim(c) => NegativeKind::MissingClaim(c),
-            ErrorKind::Malformed(c) => NegativeKind::Malformed(c),
-            _ => return None,
-        })
-    }
-
-    fn to_kind(self) -> ErrorKind {
-        match self {
-            NegativeKind::Inactive => ErrorKind::Inactive,
-            NegativeKind::Expired => ErrorKind::Expired,
-            NegativeKind::NotYetValid => ErrorKind::NotYetValid,
-            NegativeKind::IssuedInFuture => ErrorKind::IssuedInFuture,
-            NegativeKind::InvalidIssuer => ErrorKind::InvalidIssuer,
-            NegativeKind::InvalidAudience => ErrorKind::InvalidAudience,
-            NegativeKind::MissingClaim(c) => ErrorKind::MissingClaim(c),
-            NegativeKind::Malformed(c) => ErrorKind::Malformed(c),
-        }
-    }
+/// The token errors worth remembering: they cannot change for a token (the
+/// authorization server said inactive, or its answer broke a claim rule).
+/// Errors reaching the endpoint are never remembered.
+fn is_cacheable_negative(kind: &ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::Inactive
+            | ErrorKind::Expired
+            | ErrorKind::NotYetValid
+            | ErrorKind::IssuedInFuture
+            | ErrorKind::InvalidIssuer
+            | ErrorKind::InvalidAudience
+            | ErrorKind::MissingClaim(_)
+            | ErrorKind::Malformed(_)
+    )
 }
 
 pub(crate) struct Introspector {
@@ -166,7 +141,7 @@ impl Introspector {
             if let Some(hit) = self.negative.get(&key) {
                 if hit.until >= now {
                     metrics.introspection_cache_hits.fetch_add(1, Relaxed);
-                    return err(hit.kind.to_kind());
+                    return err(hit.kind);
                 }
                 self.negative.remove(&key);
             }
@@ -205,12 +180,12 @@ impl Introspector {
                 Ok(principal)
             }
             Err(e) => {
-                if let Some(kind) = NegativeKind::from_kind(e.kind()) {
+                if is_cacheable_negative(e.kind()) {
                     self.positive.remove(&key);
                     self.negative.insert(
                         key,
                         Negative {
-                            kind,
+                            kind: e.kind().clone(),
                             until: now.saturating_add(self.negative_ttl),
                         },
                     );

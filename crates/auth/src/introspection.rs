@@ -25,8 +25,9 @@ use crate::{
     claims::{ClaimRules, Claims},
     config::{ClientAuth, IntrospectionConfig},
     error::{Error, ErrorKind, err},
+    metrics::Metrics,
     principal::{Principal, PrincipalSource},
-    validator::{Metrics, TokenKey},
+    token_key::TokenKey,
 };
 
 /// Introspection responses larger than this are refused: a real one is a few

@@ -67,7 +67,9 @@ mod error;
 mod introspection;
 mod layer;
 mod metadata;
+mod metrics;
 mod principal;
+mod token_key;
 mod validator;
 
 pub use bearer::{BearerToken, extract_bearer};
@@ -78,8 +80,9 @@ pub use config::{
 pub use error::{Error, ErrorKind};
 pub use layer::{AuthLayer, AuthService, ResponseFuture};
 pub use metadata::{ProtectedResourceMetadata, metadata_router};
+pub use metrics::AuthMetrics;
 pub use principal::{Principal, PrincipalSource, Scopes};
-pub use validator::{AuthMetrics, Validator};
+pub use validator::Validator;
 
 /// The JWS algorithm names of [`ValidationConfig::algorithms`], re-exported so
 /// that users of this crate never depend on (or parse tokens with) the JWT

@@ -22,7 +22,7 @@
 //!     and `iat` with leeway, exact `iss` (required), canonical `aud`, scopes.
 //!
 //! Successes are cached under a keyed 128-bit SipHash-1-3 of the token (the
-//! token itself is never stored; see [`TokenKey`] for why this hash); `exp`
+//! token itself is never stored; see `TokenKey` for why this hash); `exp`
 //! is re-checked on every hit, failures are never cached (a refresh may make
 //! an unknown `kid` valid a second later).
 
@@ -30,7 +30,7 @@ use std::{
     fmt,
     sync::{
         Arc,
-        atomic::{AtomicI64, AtomicU64, Ordering::Relaxed},
+        atomic::{AtomicI64, Ordering::Relaxed},
     },
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -38,7 +38,6 @@ use std::{
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
-use siphasher::sip128::SipHasher13;
 
 use crate::{
     bearer::BearerToken,
@@ -46,33 +45,10 @@ use crate::{
     config::{IntrospectionConfig, Mode, TokenCacheConfig, TypPolicy, ValidationConfig},
     error::{Error, ErrorKind, err},
     introspection::Introspector,
+    metrics::{AuthMetrics, Metrics},
     principal::{Principal, PrincipalSource},
+    token_key::{TokenHasher, TokenKey},
 };
-
-/// The key of the verified-token cache and of the introspection caches: a
-/// 128-bit SipHash-1-3 of the token bytes under a random per-`Validator` key.
-///
-/// What the key must guarantee: nobody can get a cache hit for a token that
-/// did not verify, i.e. produce a token `t' != t` whose key equals that of a
-/// cached `t` (their own valid token, or one they never saw). The hash key is
-/// drawn at random per `Validator` and neither it nor any hash value ever
-/// leaves the process: an attacker sees only "hit or miss", and a hit only on
-/// success. A forgery is therefore a blind second preimage of a keyed PRF,
-/// 2^-128 per attempt (times the number of cached entries), unless SipHash-1-3
-/// had a key-independent differential more likely than that; the published
-/// differential cryptanalysis (Dobraunig, Mendel and Schläffer, 2014) finds
-/// internal-collision characteristics only far less likely. That SipHash is
-/// not collision-resistant for someone who holds the key does not matter here.
-///
-/// Measured alternatives on a 1.5 KiB token (`cargo bench -p auth --bench
-/// validate`, group `cache_key`, three runs): keyed BLAKE3 about 4x slower (a
-/// 1.5 KiB input is two chunks, too short for its SIMD parallelism), SHA-256
-/// with SHA-NI 2.5-3x, SipHash-2-4 about 2x. A hash-table hash (foldhash)
-/// plus storing the token and comparing it on a hit is 3-4x faster still, but
-/// it keeps every cached bearer token in memory (up to 10 000 x 8 KiB), and a
-/// plain comparison against a secret leaks its matching prefix through timing;
-/// a constant-time comparison gives the speed back.
-pub(crate) type TokenKey = [u8; 16];
 
 type TokenCache = quick_cache::sync::Cache<TokenKey, Arc<CachedToken>>;
 
@@ -101,7 +77,7 @@ pub struct Validator {
     token_cache: Option<TokenCache>,
     /// The cache-key hasher under a per-`Validator` random key (see
     /// [`TokenKey`]); never printed.
-    hasher: SipHasher13,
+    hasher: TokenHasher,
     pub(crate) metrics: Metrics,
     /// Added to the system clock; only `dangerous::shift_clock` changes it.
     pub(crate) clock_offset: AtomicI64,
@@ -148,7 +124,7 @@ impl Validator {
             mode,
             introspector: introspection.map(Introspector::new).transpose()?,
             token_cache,
-            hasher: SipHasher13::new_with_key(&rand::random()),
+            hasher: TokenHasher::random(),
             metrics: Metrics::default(),
             clock_offset: AtomicI64::new(0),
         })
@@ -208,7 +184,7 @@ impl Validator {
 
     /// Counts a failure decided outside `validate` (extraction, scopes).
     pub(crate) fn record_failure(&self, e: &Error) {
-        self.metrics.failures[e.kind().index()].fetch_add(1, Relaxed);
+        self.metrics.record_failure(e);
     }
 
     pub(crate) fn now(&self) -> i64 {
@@ -219,7 +195,7 @@ impl Validator {
     }
 
     fn cache_key(&self, token: &str) -> TokenKey {
-        self.hasher.hash(token.as_bytes()).as_bytes()
+        self.hasher.key(token)
     }
 
     async fn validate_inner(&self, token: &BearerToken) -> Result<Arc<Principal>, Error> {
@@ -418,63 +394,6 @@ fn jwks_error(e: jwks::Error) -> Error {
             Error::from(ErrorKind::UnknownKey)
         }
         _ => Error::from(ErrorKind::Jwks(e)),
-    }
-}
-
-/// The live counters (atomics, no global registry).
-#[derive(Default)]
-pub(crate) struct Metrics {
-    pub(crate) token_cache_hits: AtomicU64,
-    pub(crate) token_cache_misses: AtomicU64,
-    pub(crate) introspection_calls: AtomicU64,
-    pub(crate) introspection_cache_hits: AtomicU64,
-    pub(crate) introspection_errors: AtomicU64,
-    pub(crate) failures: [AtomicU64; ErrorKind::LABELS.len()],
-}
-
-impl Metrics {
-    fn snapshot(&self) -> AuthMetrics {
-        AuthMetrics {
-            token_cache_hits: self.token_cache_hits.load(Relaxed),
-            token_cache_misses: self.token_cache_misses.load(Relaxed),
-            introspection_calls: self.introspection_calls.load(Relaxed),
-            introspection_cache_hits: self.introspection_cache_hits.load(Relaxed),
-            introspection_errors: self.introspection_errors.load(Relaxed),
-            failures: ErrorKind::LABELS
-                .iter()
-                .zip(&self.failures)
-                .map(|(label, n)| (*label, n.load(Relaxed)))
-                .collect(),
-        }
-    }
-}
-
-/// A snapshot of a [`Validator`]'s counters, for a metrics endpoint.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuthMetrics {
-    /// Tokens answered from the verified-token cache.
-    pub token_cache_hits: u64,
-    /// Tokens not found (or found expired) in the verified-token cache.
-    pub token_cache_misses: u64,
-    /// HTTP calls to the introspection endpoint.
-    pub introspection_calls: u64,
-    /// Introspection answers reused from the introspection caches.
-    pub introspection_cache_hits: u64,
-    /// Introspection calls that failed (unreachable, 5xx, bad response).
-    pub introspection_errors: u64,
-    /// Failures per [`ErrorKind::label`], every label listed (zero included),
-    /// in [`ErrorKind::LABELS`] order.
-    pub failures: Vec<(&'static str, u64)>,
-}
-
-impl AuthMetrics {
-    /// The failure count for one label (zero for an unknown label).
-    #[must_use]
-    pub fn failures_for(&self, label: &str) -> u64 {
-        self.failures
-            .iter()
-            .find(|(l, _)| *l == label)
-            .map_or(0, |(_, n)| *n)
     }
 }
 

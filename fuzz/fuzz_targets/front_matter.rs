@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use mcp_file_templates::store::{
+use templates::{
     FsStore, StoreError, StoreLimits, TemplateDraft, TemplateName, TemplateStore, Version,
     check_draft,
 };

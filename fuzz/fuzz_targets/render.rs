@@ -24,7 +24,7 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, FixedOffset};
 use libfuzzer_sys::fuzz_target;
-use mcp_file_templates::store::{
+use templates::{
     RenderError, RenderLimits, Template, TemplateMeta, TemplateName, VariableSpec, Version,
     render_at,
 };

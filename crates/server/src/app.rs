@@ -48,7 +48,7 @@ use crate::authz::{AuthzState, SessionOwners, authorize};
 use crate::config::{Config, SessionMode};
 use crate::mcp::TemplateServer;
 use crate::metrics::{self, Metrics, Sample, SampleKind};
-use crate::store::{RenderLimits, TemplateStore};
+use templates::{RenderLimits, TemplateStore};
 
 /// Binds the server's TCP listener. Every accepted connection gets
 /// `TCP_NODELAY`: responses go out in several writes (headers, then body

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{AppDeps, Authentication};
 use crate::config::{self, Config};
-use crate::store::{FsStore, StoreLimits};
+use templates::{FsStore, StoreLimits};
 
 /// Everything `main` has to keep alive while serving.
 pub struct Runtime {

@@ -9,4 +9,3 @@ pub mod config;
 pub mod deps;
 pub mod mcp;
 pub mod metrics;
-pub mod store;

@@ -31,7 +31,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::Metrics;
-use crate::store::{
+use templates::{
     RenderError, RenderLimits, Renderer, SaveOutcome, StoreError, Template, TemplateDraft,
     TemplateMeta, TemplateName, TemplateStore, VariableSpec, Version,
 };
@@ -325,12 +325,6 @@ impl ToolError {
             | StoreError::TooManyTemplates { .. } => Self::new(
                 "invalid_template",
                 format!("{error}. Fix the template and retry."),
-            ),
-            StoreError::AlreadyExists => Self::new(
-                "conflict",
-                format!(
-                    "{error}. Call get_template and pass its version as expected_version to replace it."
-                ),
             ),
             _ => {
                 // I/O failures are ours, not the caller's: log the detail, say little.

@@ -20,8 +20,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::render::{HELPERS, environment};
-use super::{
+use crate::jinja::{HELPERS, environment, jinja_message};
+use crate::{
     StoreError, Template, TemplateDraft, TemplateMeta, TemplateName, VariableSpec, Version,
 };
 
@@ -195,7 +195,7 @@ pub(crate) fn parse_file(name: &TemplateName, bytes: &[u8]) -> Result<Parsed, St
     })
 }
 
-/// Validates a draft as [`super::TemplateStore::save`] will: every field rule
+/// Validates a draft as [`crate::TemplateStore::save`] will: every field rule
 /// plus "every variable the body and file name use is declared".
 pub fn check_draft(draft: &TemplateDraft) -> Result<(), StoreError> {
     let undeclared = validate(
@@ -501,13 +501,4 @@ fn check_identifier(name: &str) -> Result<(), String> {
         );
     }
     Ok(())
-}
-
-/// A minijinja error as "kind: detail", without the "(in name:line)" suffix
-/// that callers replace with their own location.
-pub(crate) fn jinja_message(e: &minijinja::Error) -> String {
-    match e.detail() {
-        Some(detail) => format!("{}: {detail}", e.kind()),
-        None => e.kind().to_string(),
-    }
 }

@@ -24,8 +24,8 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 
-use super::format::{parse_file, to_file, undeclared_reason};
-use super::{
+use crate::format::{parse_file, to_file, undeclared_reason};
+use crate::{
     SaveOutcome, StoreError, StoreLimits, Template, TemplateDraft, TemplateMeta, TemplateName,
     TemplateStore, Version, check_draft,
 };

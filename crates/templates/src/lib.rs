@@ -1,5 +1,10 @@
-//! The template store: named file templates kept as Markdown files with TOML
-//! front matter in one directory, read, written and rendered safely.
+//! The template domain of mcp-file-templates: named file templates, their
+//! versions, their file format, rendering under limits, and the store seam
+//! ([`TemplateStore`]) with its filesystem backend ([`FsStore`]).
+//!
+//! It is its own crate so that the MCP/HTTP surface (`crates/server`) and
+//! any other backend of the store seam build on the domain without reaching
+//! into it: a backend holds bytes, the domain decides what they mean.
 //!
 //! What it owns:
 //! - the file format (`+++` TOML front matter, then a minijinja body) and its
@@ -21,9 +26,16 @@
 //! come from the caller.
 //!
 //! See `docs/templates.md` for the file format and the shipped templates.
+//!
+//! Modules: `name` (names and versions), `format` (the file format and draft
+//! validation), `jinja` (the one minijinja environment both `format` and
+//! `render` use, so neither imports the other), `render` (rendering under
+//! fuel and output limits, the compiled-template cache), `fs` (the directory
+//! backend).
 
 mod format;
 mod fs;
+mod jinja;
 mod name;
 pub mod render;
 
@@ -36,6 +48,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::format::{check_draft, undeclared_variables};
 pub use self::fs::{FsStore, SkippedFile};
+pub use self::jinja::HELPERS;
 pub use self::name::{MAX_NAME_LEN, TemplateName, Version};
 pub use self::render::{RenderError, RenderLimits, Rendered, Renderer, render, render_at};
 
@@ -213,11 +226,6 @@ pub enum StoreError {
         /// The version on disk now (`None`: it does not exist).
         current: Option<Version>,
     },
-    /// Kept for API compatibility: [`FsStore`] reports creating an existing
-    /// template as [`StoreError::Conflict`] so the client learns the current
-    /// version.
-    #[error("template already exists")]
-    AlreadyExists,
     /// The draft or the file is not a valid template.
     #[error("invalid template: {reason}")]
     Invalid {

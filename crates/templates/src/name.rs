@@ -11,7 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::StoreError;
+use crate::StoreError;
 
 /// Longest accepted template name, in bytes (all names are ASCII).
 pub const MAX_NAME_LEN: usize = 64;

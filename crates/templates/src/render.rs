@@ -17,20 +17,14 @@ use std::io;
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, Local};
-use minijinja::syntax::SyntaxConfig;
+use minijinja::Environment;
 use minijinja::value::{Serde, Value};
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 
-use super::format::jinja_message;
-use super::name::WINDOWS_RESERVED;
-use super::{Template, TemplateName, Version};
-
-/// Values every template can use without declaring them: `today` is the
-/// local date as `YYYY-MM-DD`, `now` the local time as RFC 3339 with
-/// seconds and offset (`2026-11-27T09:30:00+09:00`).
-pub const HELPERS: &[&str] = &["today", "now"];
+use crate::jinja::{environment, jinja_message};
+use crate::name::WINDOWS_RESERVED;
+use crate::{Template, TemplateName, Version};
 
 /// Longest rendered file name, in bytes (the common file-system limit).
 const MAX_FILENAME_BYTES: usize = 255;
@@ -401,47 +395,6 @@ impl CompiledTemplate {
         String::from_utf8(out.buf)
             .map_err(|_| RenderError::Template(format!("{label} rendered invalid UTF-8")))
     }
-}
-
-/// The environment every compile and render uses (see the module doc), with
-/// the extra `slug` filter for file names.
-pub(crate) fn environment() -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_auto_escape_callback(|_| AutoEscape::None);
-    env.set_debug(false);
-    env.add_filter("slug", slug);
-    let syntax = SyntaxConfig::builder()
-        .trim_blocks(true)
-        .lstrip_blocks(true)
-        .keep_trailing_newline(true)
-        .build();
-    // The builder only fails for conflicting custom delimiters, which are not set here.
-    if let Ok(syntax) = syntax {
-        env.set_syntax(syntax);
-    }
-    env
-}
-
-/// The `slug` filter: lowercases, keeps letters and digits of any script
-/// (so `議事録` stays readable), and turns every other run of characters into
-/// one `-`, with none at either end. `"Q3 Planning: Kick-off!"` becomes
-/// `q3-planning-kick-off`.
-fn slug(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    let mut gap = false;
-    for c in value.chars() {
-        if c.is_alphanumeric() {
-            if gap && !out.is_empty() {
-                out.push('-');
-            }
-            gap = false;
-            out.extend(c.to_lowercase());
-        } else {
-            gap = true;
-        }
-    }
-    out
 }
 
 /// A render failure before it is attributed to a variable's default.

@@ -1179,7 +1179,6 @@ fn errors_display_lowercase_without_trailing_period() {
             current: None,
         }
         .to_string(),
-        StoreError::AlreadyExists.to_string(),
         StoreError::Invalid {
             reason: "r".to_owned(),
         }

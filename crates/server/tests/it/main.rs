@@ -19,13 +19,12 @@ use tokio_util::sync::CancellationToken;
 use mcp_file_templates::app::{AppDeps, Authentication, build_app};
 use mcp_file_templates::config::{self, Cli, Config, Env, FileConfig, Secret};
 use mcp_file_templates::deps;
-use mcp_file_templates::store::{FsStore, StoreLimits};
+use templates::{FsStore, StoreLimits};
 
 mod hostile;
 mod http_hardening;
 mod logs;
 mod overload;
-mod store_crash;
 mod support;
 
 const GREETING: &str = r#"+++

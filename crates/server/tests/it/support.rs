@@ -26,7 +26,7 @@ use tower::ServiceExt as _;
 use mcp_file_templates::app::{AppDeps, Authentication, build_app};
 use mcp_file_templates::config::{self, Cli, Config, Env, FileConfig, Secret};
 use mcp_file_templates::deps;
-use mcp_file_templates::store::{FsStore, StoreLimits};
+use templates::{FsStore, StoreLimits};
 
 use super::{GREETING, INTROSPECTION_CLIENT, INTROSPECTION_SECRET};
 

@@ -16,9 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use mcp_file_templates::store::{
-    FsStore, StoreLimits, TemplateDraft, TemplateName, TemplateStore, VariableSpec,
-};
+use templates::{FsStore, StoreLimits, TemplateDraft, TemplateName, TemplateStore, VariableSpec};
 
 /// Set (to the template directory) in the re-executed writer process.
 const WRITER_ENV: &str = "MCP_STORE_CRASH_WRITER_DIR";

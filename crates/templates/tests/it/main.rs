@@ -1,0 +1,6 @@
+//! Integration tests of the template crate, as one binary (see
+//! `docs/ARCHITECTURE.md`, "Testing").
+//!
+//! - `store_crash`: a writer process killed mid-save never tears a template.
+
+mod store_crash;

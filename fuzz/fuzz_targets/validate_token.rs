@@ -72,7 +72,6 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         config,
         jwks,
         auth::Mode::Jwt,
-        None,
         auth::TokenCacheConfig::enabled(10_000),
     )
     .expect("validator");

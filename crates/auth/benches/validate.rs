@@ -44,7 +44,8 @@ use std::{
 };
 
 use auth::{
-    BearerToken, IntrospectionConfig, Mode, Secret, TokenCacheConfig, ValidationConfig, Validator,
+    BearerToken, IntrospectionConfig, Mode, ModeKind, Secret, TokenCacheConfig, ValidationConfig,
+    Validator,
 };
 use base64::Engine as _;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -117,22 +118,25 @@ fn keycloak_claims(issuer: &str) -> Value {
     })
 }
 
-fn validator(idp: &TestIssuer, jwks: jwks::JwksCache, mode: Mode, cache: bool) -> Validator {
+fn validator(idp: &TestIssuer, jwks: jwks::JwksCache, mode: ModeKind, cache: bool) -> Validator {
     let mut config = ValidationConfig::new(idp.issuer(), vec![AUD.into()]).unwrap();
     config.algorithms = vec![Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
-    let introspection = (mode != Mode::Jwt).then(|| {
-        IntrospectionConfig::new(
-            idp.introspection_endpoint().parse().unwrap(),
-            DEFAULT_CLIENT_ID,
-            Secret::new(DEFAULT_CLIENT_SECRET),
-        )
-    });
+    let introspection = IntrospectionConfig::new(
+        idp.introspection_endpoint().parse().unwrap(),
+        DEFAULT_CLIENT_ID,
+        Secret::new(DEFAULT_CLIENT_SECRET),
+    );
+    let mode = match mode {
+        ModeKind::Jwt => Mode::Jwt,
+        ModeKind::JwtThenIntrospection => Mode::JwtThenIntrospection(introspection),
+        ModeKind::Introspection => Mode::Introspection(introspection),
+    };
     let cache = if cache {
         TokenCacheConfig::enabled(10_000)
     } else {
         TokenCacheConfig::disabled()
     };
-    Validator::new(config, jwks, mode, introspection, cache).unwrap()
+    Validator::new(config, jwks, mode, cache).unwrap()
 }
 
 fn fixture() -> Fixture {
@@ -169,9 +173,9 @@ fn fixture() -> Fixture {
         .unwrap();
         jwks.refresh().await.unwrap();
 
-        let cached = validator(&idp, jwks.clone(), Mode::Jwt, true);
-        let uncached = validator(&idp, jwks.clone(), Mode::Jwt, false);
-        let introspecting = validator(&idp, jwks, Mode::Introspection, true);
+        let cached = validator(&idp, jwks.clone(), ModeKind::Jwt, true);
+        let uncached = validator(&idp, jwks.clone(), ModeKind::Jwt, false);
+        let introspecting = validator(&idp, jwks, ModeKind::Introspection, true);
         for case in &cases {
             // Every case must validate, and the first call fills the caches.
             cached.validate_shared(&case.token).await.unwrap();

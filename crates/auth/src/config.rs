@@ -12,20 +12,73 @@ use jsonwebtoken::Algorithm;
 
 use crate::error::{Error, ErrorKind, err};
 
-/// How a [`crate::Validator`] decides about a token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a [`crate::Validator`] decides about a token. The modes that
+/// introspect carry their [`IntrospectionConfig`], so a mode that needs
+/// introspection cannot be built without it.
+#[derive(Clone, Debug)]
 pub enum Mode {
     /// Local JWT validation only; zero calls to the authorization server per
     /// request at steady state.
     Jwt,
     /// Local JWT validation first. Tokens that are not JWTs (opaque tokens),
-    /// and JWTs whose signing key is still unknown after one rate-limited JWKS
-    /// refresh (or whose keys cannot be fetched), are introspected. Every
-    /// other verdict is final locally: a JWT with a bad signature or an
-    /// expired JWT is never sent to introspection.
-    JwtThenIntrospection,
+    /// JWTs whose signing key is still unknown after a successful JWKS
+    /// refresh, and JWTs whose keys cannot be fetched are introspected. Every
+    /// other verdict is final locally: a JWT with a bad signature, an expired
+    /// JWT, or one whose key refresh was suppressed by the kid-miss rate limit
+    /// (a flood of random kids must not become a flood of introspection
+    /// calls) is never sent to introspection.
+    JwtThenIntrospection(IntrospectionConfig),
     /// RFC 7662 introspection for every token (results cached).
+    Introspection(IntrospectionConfig),
+}
+
+impl Mode {
+    /// The mode without its configuration.
+    #[must_use]
+    pub fn kind(&self) -> ModeKind {
+        match self {
+            Mode::Jwt => ModeKind::Jwt,
+            Mode::JwtThenIntrospection(_) => ModeKind::JwtThenIntrospection,
+            Mode::Introspection(_) => ModeKind::Introspection,
+        }
+    }
+
+    /// The introspection configuration, when the mode introspects.
+    #[must_use]
+    pub fn introspection(&self) -> Option<&IntrospectionConfig> {
+        match self {
+            Mode::Jwt => None,
+            Mode::JwtThenIntrospection(c) | Mode::Introspection(c) => Some(c),
+        }
+    }
+}
+
+/// Which [`Mode`] a validator runs in, without its configuration: cheap to
+/// copy and compare (see [`crate::Validator::mode`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ModeKind {
+    /// [`Mode::Jwt`].
+    Jwt,
+    /// [`Mode::JwtThenIntrospection`].
+    JwtThenIntrospection,
+    /// [`Mode::Introspection`].
     Introspection,
+}
+
+impl ModeKind {
+    /// Whether tokens are validated locally against the JWKS, i.e. whether
+    /// the key cache needs its background refresher and decides readiness.
+    #[must_use]
+    pub fn uses_jwks(self) -> bool {
+        self != ModeKind::Introspection
+    }
+
+    /// Whether an introspection endpoint is configured (and
+    /// [`crate::Validator::introspect`] can be used).
+    #[must_use]
+    pub fn introspects(self) -> bool {
+        self != ModeKind::Jwt
+    }
 }
 
 /// The RFC 9068 `typ` header policy.

@@ -6,7 +6,8 @@
 //!
 //! - [`extract_bearer`]: RFC 6750 §2.1 (header only; query tokens refused);
 //! - [`Validator`]: local JWT validation against the issuer's JWKS (via the
-//!   `jwks` crate), optional RFC 7662 introspection ([`Mode`]), a bounded
+//!   `jwks` crate), optional RFC 7662 introspection ([`Mode`] carries its
+//!   [`IntrospectionConfig`]), a bounded
 //!   verified-token cache, counters ([`AuthMetrics`]);
 //! - [`challenge`]: the single RFC 6750 §3 mapping to 400/401/403/503 with
 //!   `WWW-Authenticate` and an absolute RFC 9728 `resource_metadata`;
@@ -41,7 +42,6 @@
 //!     config,
 //!     jwks,
 //!     auth::Mode::Jwt,
-//!     None,
 //!     auth::TokenCacheConfig::enabled(10_000),
 //! )?;
 //! let layer = auth::AuthLayer::new(
@@ -75,7 +75,8 @@ mod validator;
 pub use bearer::{BearerToken, extract_bearer};
 pub use challenge::{ChallengeContext, RETRY_AFTER_SECS, challenge};
 pub use config::{
-    ClientAuth, IntrospectionConfig, Mode, Secret, TokenCacheConfig, TypPolicy, ValidationConfig,
+    ClientAuth, IntrospectionConfig, Mode, ModeKind, Secret, TokenCacheConfig, TypPolicy,
+    ValidationConfig,
 };
 pub use error::{Error, ErrorKind};
 pub use layer::{AuthLayer, AuthService, ResponseFuture};

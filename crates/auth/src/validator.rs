@@ -42,7 +42,7 @@ use jsonwebtoken::Algorithm;
 use crate::{
     bearer::BearerToken,
     claims::{ClaimRules, Claims, canonical_audience},
-    config::{IntrospectionConfig, Mode, TokenCacheConfig, TypPolicy, ValidationConfig},
+    config::{Mode, ModeKind, TokenCacheConfig, TypPolicy, ValidationConfig},
     error::{Error, ErrorKind, err},
     introspection::Introspector,
     metrics::{AuthMetrics, Metrics},
@@ -72,7 +72,7 @@ pub struct Validator {
     typ: TypPolicy,
     max_token_bytes: usize,
     jwks: jwks::JwksCache,
-    mode: Mode,
+    mode: ModeKind,
     introspector: Option<Introspector>,
     token_cache: Option<TokenCache>,
     /// The cache-key hasher under a per-`Validator` random key (see
@@ -88,21 +88,19 @@ impl Validator {
     ///
     /// Errors with [`ErrorKind::Config`] when the configuration breaks an
     /// invariant (empty issuer or audiences, an `HS*` algorithm, a zero size
-    /// cap), when `mode` needs introspection but `introspection` is `None`, or
-    /// when the introspection HTTP client cannot be built.
+    /// cap), or when the introspection HTTP client cannot be built.
     pub fn new(
         config: ValidationConfig,
         jwks: jwks::JwksCache,
         mode: Mode,
-        introspection: Option<IntrospectionConfig>,
         cache: TokenCacheConfig,
     ) -> Result<Self, Error> {
         config.check()?;
-        if mode != Mode::Jwt && introspection.is_none() {
-            return err(ErrorKind::Config(format!(
-                "mode {mode:?} needs an introspection configuration"
-            )));
-        }
+        let kind = mode.kind();
+        let introspector = match mode {
+            Mode::Jwt => None,
+            Mode::JwtThenIntrospection(c) | Mode::Introspection(c) => Some(Introspector::new(c)?),
+        };
         let leeway = config.leeway.as_secs();
         let token_cache =
             (cache.enabled && cache.max_entries > 0).then(|| TokenCache::new(cache.max_entries));
@@ -121,8 +119,8 @@ impl Validator {
             typ: config.typ,
             max_token_bytes: config.max_token_bytes,
             jwks,
-            mode,
-            introspector: introspection.map(Introspector::new).transpose()?,
+            mode: kind,
+            introspector,
             token_cache,
             hasher: TokenHasher::random(),
             metrics: Metrics::default(),
@@ -170,9 +168,11 @@ impl Validator {
         &self.jwks
     }
 
-    /// The mode this validator runs in.
+    /// The kind of [`Mode`] this validator runs in (e.g.
+    /// `validator.mode().uses_jwks()` to decide whether the key cache needs
+    /// its refresher).
     #[must_use]
-    pub fn mode(&self) -> Mode {
+    pub fn mode(&self) -> ModeKind {
         self.mode
     }
 
@@ -203,7 +203,7 @@ impl Validator {
         if raw.len() > self.max_token_bytes {
             return err(ErrorKind::TokenTooLarge);
         }
-        if self.mode == Mode::Introspection {
+        if self.mode == ModeKind::Introspection {
             return self.introspect_inner(token, true).await;
         }
 
@@ -241,7 +241,7 @@ impl Validator {
                 Ok(principal)
             }
             // The single place that decides the introspection fallback.
-            Err(e) if self.mode == Mode::JwtThenIntrospection && undecidable_locally(&e) => {
+            Err(e) if self.mode == ModeKind::JwtThenIntrospection && undecidable_locally(&e) => {
                 tracing::debug!(reason = %e, "token not decidable locally, introspecting");
                 self.introspect_inner(token, true).await
             }

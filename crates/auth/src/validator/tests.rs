@@ -22,14 +22,7 @@ fn validator_with(edit: impl FnOnce(&mut ValidationConfig)) -> Validator {
     let mut config =
         ValidationConfig::new(ISS, vec!["https://mcp.example.com/mcp".into()]).unwrap();
     edit(&mut config);
-    Validator::new(
-        config,
-        jwks(),
-        Mode::Jwt,
-        None,
-        TokenCacheConfig::enabled(100),
-    )
-    .unwrap()
+    Validator::new(config, jwks(), Mode::Jwt, TokenCacheConfig::enabled(100)).unwrap()
 }
 
 /// An unsigned token with the given header (the signature is never reached).
@@ -87,14 +80,8 @@ fn symmetric_algorithms_refused_at_construction() {
     ] {
         let mut config = ValidationConfig::new(ISS, vec!["aud".into()]).unwrap();
         config.algorithms.push(alg);
-        let e = Validator::new(
-            config,
-            jwks(),
-            Mode::Jwt,
-            None,
-            TokenCacheConfig::disabled(),
-        )
-        .unwrap_err();
+        let e =
+            Validator::new(config, jwks(), Mode::Jwt, TokenCacheConfig::disabled()).unwrap_err();
         assert_eq!(e.kind().label(), "config");
     }
     assert!(ValidationConfig::new(ISS, vec![]).is_err());
@@ -102,14 +89,13 @@ fn symmetric_algorithms_refused_at_construction() {
 }
 
 #[test]
-fn introspection_modes_require_introspection_config() {
-    for mode in [Mode::Introspection, Mode::JwtThenIntrospection] {
-        let config = ValidationConfig::new(ISS, vec!["aud".into()]).unwrap();
-        let e =
-            Validator::new(config, jwks(), mode, None, TokenCacheConfig::disabled()).unwrap_err();
-        assert_eq!(e.kind().label(), "config");
-    }
+fn jwt_mode_has_no_introspection() {
+    // The modes that introspect carry their configuration (`Mode` holds it),
+    // so only `Mode::Jwt` lacks one, and asking it to introspect is a
+    // configuration error, not a silent pass.
     let v = validator_with(|_| {});
+    assert_eq!(v.mode(), ModeKind::Jwt);
+    assert!(v.mode().uses_jwks() && !v.mode().introspects());
     assert!(!v.introspection_configured());
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -118,6 +104,21 @@ fn introspection_modes_require_introspection_config() {
         .block_on(v.introspect(&BearerToken::new("abc")))
         .unwrap_err();
     assert_eq!(e.kind().label(), "config");
+}
+
+#[test]
+fn mode_kind_of_each_mode() {
+    let c = crate::IntrospectionConfig::new(
+        "http://127.0.0.1:9/introspect".parse().unwrap(),
+        "id",
+        crate::Secret::new("s"),
+    );
+    assert_eq!(Mode::Jwt.kind(), ModeKind::Jwt);
+    let m = Mode::JwtThenIntrospection(c.clone());
+    assert_eq!(m.kind(), ModeKind::JwtThenIntrospection);
+    assert!(m.kind().uses_jwks() && m.kind().introspects());
+    let m = Mode::Introspection(c);
+    assert!(!m.kind().uses_jwks() && m.introspection().is_some());
 }
 
 #[test]

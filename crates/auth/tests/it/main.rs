@@ -8,8 +8,9 @@
 use std::{sync::Arc, time::SystemTime};
 
 use auth::{
-    AuthLayer, BearerToken, ChallengeContext, ClientAuth, IntrospectionConfig, Mode, Principal,
-    PrincipalSource, Secret, TokenCacheConfig, TypPolicy, ValidationConfig, Validator, dangerous,
+    AuthLayer, BearerToken, ChallengeContext, ClientAuth, IntrospectionConfig, Mode, ModeKind,
+    Principal, PrincipalSource, Secret, TokenCacheConfig, TypPolicy, ValidationConfig, Validator,
+    dangerous,
 };
 use axum::{Extension, Router, body::Body, routing::any};
 use http::{Request, StatusCode, header};
@@ -34,7 +35,7 @@ fn now() -> i64 {
 }
 
 async fn env_with(
-    mode: Mode,
+    mode: ModeKind,
     edit: impl FnOnce(&mut ValidationConfig, &mut IntrospectionConfig),
 ) -> Env {
     let idp = TestIssuer::start().await;
@@ -50,15 +51,12 @@ async fn env_with(
         Secret::new(DEFAULT_CLIENT_SECRET),
     );
     edit(&mut config, &mut introspection);
-    let introspection = (mode != Mode::Jwt).then_some(introspection);
-    let validator = Validator::new(
-        config,
-        jwks,
-        mode,
-        introspection,
-        TokenCacheConfig::enabled(1000),
-    )
-    .unwrap();
+    let mode = match mode {
+        ModeKind::Jwt => Mode::Jwt,
+        ModeKind::JwtThenIntrospection => Mode::JwtThenIntrospection(introspection),
+        ModeKind::Introspection => Mode::Introspection(introspection),
+    };
+    let validator = Validator::new(config, jwks, mode, TokenCacheConfig::enabled(1000)).unwrap();
     Env {
         idp,
         validator: Arc::new(validator),
@@ -66,7 +64,7 @@ async fn env_with(
 }
 
 async fn env() -> Env {
-    env_with(Mode::Jwt, |_, _| {}).await
+    env_with(ModeKind::Jwt, |_, _| {}).await
 }
 
 impl Env {
@@ -167,7 +165,7 @@ async fn valid_keycloak_shaped_token_accepted() {
 
 #[tokio::test]
 async fn every_supported_key_type_verifies() {
-    let env = env_with(Mode::Jwt, |c, _| {
+    let env = env_with(ModeKind::Jwt, |c, _| {
         c.algorithms.push(Algorithm::ES384);
     })
     .await;
@@ -242,7 +240,7 @@ async fn ignores_jku_header() {
 
 #[tokio::test]
 async fn rfc9068_strict_typ_requires_at_jwt() {
-    let env = env_with(Mode::Jwt, |c, _| c.typ = TypPolicy::Rfc9068Strict).await;
+    let env = env_with(ModeKind::Jwt, |c, _| c.typ = TypPolicy::Rfc9068Strict).await;
     let claims = env.claims(json!({}));
     assert_eq!(env.label(&env.token(json!({}))).await, "invalid_type");
     let mut h = env.header(Algorithm::RS256, INITIAL_KID);
@@ -461,7 +459,7 @@ async fn cached_token_refused_once_its_key_leaves_the_set() {
 
 #[tokio::test]
 async fn rfc7662_inactive_token_rejected() {
-    let env = env_with(Mode::Introspection, |_, _| {}).await;
+    let env = env_with(ModeKind::Introspection, |_, _| {}).await;
     let t = env.token(json!({}));
     assert_eq!(
         env.validator.validate(&t).await.unwrap().source,
@@ -480,7 +478,7 @@ async fn rfc7662_client_secret_basic_and_post() {
     // RFC 6749 §2.3.1: the id and secret are form-urlencoded inside Basic.
     let secret = "s3cr:t &+=%";
     for auth in [ClientAuth::Basic, ClientAuth::Post] {
-        let env = env_with(Mode::Introspection, |_, i| {
+        let env = env_with(ModeKind::Introspection, |_, i| {
             i.client_secret = Secret::new(secret);
             i.client_auth = auth;
         })
@@ -499,14 +497,14 @@ async fn rfc7662_client_secret_basic_and_post() {
 
 #[tokio::test]
 async fn rfc7662_audience_and_issuer_checked() {
-    let env = env_with(Mode::Introspection, |_, _| {}).await;
+    let env = env_with(ModeKind::Introspection, |_, _| {}).await;
     let t = env.token(json!({ "aud": "https://other.example.com/" }));
     assert_eq!(env.label(&t).await, "invalid_audience");
 }
 
 #[tokio::test]
 async fn introspection_result_cached_until_exp() {
-    let env = env_with(Mode::Introspection, |_, i| {
+    let env = env_with(ModeKind::Introspection, |_, i| {
         i.positive_ttl = std::time::Duration::from_secs(3600);
     })
     .await;
@@ -523,7 +521,7 @@ async fn introspection_result_cached_until_exp() {
 
 #[tokio::test]
 async fn introspection_positive_ttl_bounds_cache() {
-    let env = env_with(Mode::Introspection, |_, _| {}).await;
+    let env = env_with(ModeKind::Introspection, |_, _| {}).await;
     let t = env.token(json!({}));
     env.validator.validate(&t).await.unwrap();
     dangerous::shift_clock(&env.validator, 61);
@@ -533,7 +531,7 @@ async fn introspection_positive_ttl_bounds_cache() {
 
 #[tokio::test]
 async fn jwt_then_introspection_introspects_opaque_tokens() {
-    let env = env_with(Mode::JwtThenIntrospection, |_, _| {}).await;
+    let env = env_with(ModeKind::JwtThenIntrospection, |_, _| {}).await;
     let opaque = "opaque-token-123";
     env.idp.register_opaque(
         opaque,
@@ -561,7 +559,7 @@ async fn jwt_then_introspection_introspects_opaque_tokens() {
 
 #[tokio::test]
 async fn introspection_unreachable_is_503() {
-    let env = env_with(Mode::Introspection, |_, i| {
+    let env = env_with(ModeKind::Introspection, |_, i| {
         i.endpoint = "http://127.0.0.1:1/introspect".parse().unwrap();
     })
     .await;
@@ -573,7 +571,7 @@ async fn introspection_unreachable_is_503() {
 #[tokio::test]
 async fn secret_never_in_debug_output() {
     let secret = "hunter2-very-secret";
-    let env = env_with(Mode::Introspection, |_, i| {
+    let env = env_with(ModeKind::Introspection, |_, i| {
         i.client_secret = Secret::new(secret)
     })
     .await;

@@ -7,5 +7,7 @@ pub mod app;
 pub mod authz;
 pub mod config;
 pub mod deps;
+pub mod identity;
 pub mod mcp;
 pub mod metrics;
+pub mod tool;

@@ -1,0 +1,79 @@
+//! The caller's identity as the server uses it, projected from the one
+//! `Arc<auth::Principal>` that `auth::AuthLayer` puts into the request
+//! extensions: nothing here copies the principal, and nothing else in the
+//! server builds these projections.
+//!
+//! - [`principal_of`]: the principal of a request, as the MCP handlers see it
+//!   (rmcp hands them the request's `http::request::Parts`).
+//! - [`Owner`]: who a session belongs to (issuer and subject).
+//! - [`audit`]: the one audit line of a tool call, allowed or refused.
+
+use std::sync::Arc;
+
+use auth::Principal;
+
+use crate::tool::Tool;
+
+/// The principal `auth::AuthLayer` left in a request's extensions.
+#[must_use]
+pub fn principal_of(extensions: &http::Extensions) -> Option<&Arc<Principal>> {
+    extensions.get::<Arc<Principal>>()
+}
+
+/// Who owns a session: the token's issuer and its subject, or its client for
+/// client-credentials tokens without `sub`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    issuer: String,
+    subject: String,
+}
+
+impl Owner {
+    /// The owner a session created by `principal` gets.
+    #[must_use]
+    pub fn of(principal: &Principal) -> Self {
+        let subject = match (&principal.subject, &principal.client_id) {
+            (Some(sub), _) => format!("sub:{sub}"),
+            (None, Some(client)) => format!("client:{client}"),
+            (None, None) => String::from("anonymous"),
+        };
+        Self {
+            issuer: principal.issuer.clone(),
+            subject,
+        }
+    }
+}
+
+/// Whether an audited tool call ran or was refused before it reached the tool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audited {
+    /// The tool ran; `outcome` is its result.
+    Called,
+    /// Authorization refused the call; `outcome` is the reason.
+    Refused,
+}
+
+/// Writes the audit line (target `audit`) of one tool call. `principal` is
+/// `None` only when authentication is disabled for benchmarks. Never logs the
+/// token: a principal holds none.
+pub fn audit(
+    principal: Option<&Principal>,
+    tool: Tool,
+    template: Option<&str>,
+    outcome: &str,
+    audited: Audited,
+) {
+    let issuer = principal.map_or("-", |p| p.issuer.as_str());
+    let subject = principal.and_then(|p| p.subject.as_deref()).unwrap_or("-");
+    let client = principal.and_then(|p| p.client_id.as_deref()).unwrap_or("-");
+    let tool = tool.name();
+    let template = template.unwrap_or("-");
+    match audited {
+        Audited::Called => tracing::info!(
+            target: "audit", issuer, subject, client, tool, template, outcome, "tool call"
+        ),
+        Audited::Refused => tracing::info!(
+            target: "audit", issuer, subject, client, tool, template, outcome, "tool call refused"
+        ),
+    }
+}

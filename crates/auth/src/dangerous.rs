@@ -20,8 +20,9 @@ use crate::{bearer::extract_bearer, principal::Principal, validator::Validator};
 
 /// **DANGER**: a layer that authenticates nobody and lets everybody in.
 ///
-/// Every request gets `principal` in its extensions (and its bearer token, if
-/// it carries a well-formed one), whatever its credentials.
+/// Every request gets `principal` in its extensions as `Arc<Principal>`, like
+/// [`crate::AuthLayer`] inserts it (and its bearer token, if it carries a
+/// well-formed one), whatever its credentials.
 #[must_use]
 #[derive(Clone)]
 pub struct InsecureAllowAll {
@@ -82,8 +83,7 @@ where
         if let Ok(token) = extract_bearer(req.headers(), req.uri()) {
             req.extensions_mut().insert(token);
         }
-        req.extensions_mut()
-            .insert(Principal::clone(&self.principal));
+        req.extensions_mut().insert(Arc::clone(&self.principal));
         self.inner.call(req)
     }
 }

@@ -12,8 +12,9 @@
 //!    are looked at, so an expired token lacking a scope is 401 (re-login),
 //!    not 403 (step-up).
 //! 4. Required scopes: 403 `insufficient_scope` with every required scope.
-//! 5. On success, `Principal` and `BearerToken` go into the request
-//!    extensions and the inner service is called.
+//! 5. On success, `Arc<Principal>` and `BearerToken` go into the request
+//!    extensions and the inner service is called. The `Arc` is the one the
+//!    verified-token cache holds: a cache hit copies no claims.
 //!
 //! Every failure becomes the [`challenge`] response; the inner service never
 //! sees an unauthenticated request.
@@ -35,11 +36,15 @@ use crate::{
     bearer::extract_bearer,
     challenge::{ChallengeContext, challenge},
     error::{Error, ErrorKind},
-    principal::Principal,
     validator::Validator,
 };
 
 /// Authenticates requests with a [`Validator`] and requires scopes.
+///
+/// On success the request carries two extensions: the caller as
+/// `Arc<Principal>` (shared with the verified-token cache, never deep-cloned;
+/// extract it with `Extension<Arc<Principal>>`) and the [`crate::BearerToken`]
+/// (for a later [`Validator::introspect`]).
 #[must_use]
 pub struct AuthLayer {
     shared: Arc<Shared>,
@@ -170,7 +175,7 @@ where
                 shared.validator.record_failure(&e);
                 return Ok(shared.reject(&e));
             }
-            req.extensions_mut().insert(Principal::clone(&principal));
+            req.extensions_mut().insert(principal);
             req.extensions_mut().insert(token);
             inner.call(req).await
         };

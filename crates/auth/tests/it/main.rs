@@ -111,10 +111,11 @@ impl Env {
             .route(
                 "/mcp",
                 any(
-                    |p: Option<Extension<Principal>>, t: Option<Extension<BearerToken>>| async move {
+                    |p: Option<Extension<Arc<Principal>>>, t: Option<Extension<BearerToken>>| async move {
                         format!(
                             "{}|{}",
-                            p.and_then(|p| p.0.subject).unwrap_or_else(|| "anonymous".into()),
+                            p.and_then(|p| p.0.subject.clone())
+                                .unwrap_or_else(|| "anonymous".into()),
                             t.map_or(0, |t| t.0.as_str().len())
                         )
                     },
@@ -603,6 +604,38 @@ async fn layer_inserts_principal() {
 }
 
 #[tokio::test]
+async fn layer_shares_the_cached_principal() {
+    // The layer hands the handler the `Arc` the verified-token cache holds,
+    // not a deep copy of the claims.
+    let env = env().await;
+    let t = env.token(json!({}));
+    let cached = env.validator.validate_shared(&t).await.unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let app = {
+        let seen = Arc::clone(&seen);
+        Router::new()
+            .route(
+                "/mcp",
+                any(move |p: Extension<Arc<Principal>>| async move {
+                    *seen.lock().unwrap() = Some(p.0);
+                }),
+            )
+            .layer(AuthLayer::new(
+                Arc::clone(&env.validator),
+                vec![],
+                ChallengeContext {
+                    resource_metadata: METADATA.into(),
+                    realm: None,
+                },
+            ))
+    };
+    let resp = app.oneshot(bearer(&t)).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let seen = seen.lock().unwrap().take().unwrap();
+    assert!(Arc::ptr_eq(&seen, &cached));
+}
+
+#[tokio::test]
 async fn rfc6750_no_error_without_credentials() {
     let env = env().await;
     let (status, challenge, _) = env
@@ -693,15 +726,23 @@ async fn dangerous_allow_all_inserts_fixed_principal() {
         expires_at: i64::MAX,
         source: PrincipalSource::Jwt,
     };
-    let app = Router::new()
-        .route(
-            "/mcp",
-            any(|p: Extension<Principal>| async move { p.0.subject.unwrap_or_default() }),
-        )
-        .layer(dangerous::InsecureAllowAll::new(principal));
+    let app =
+        Router::new()
+            .route(
+                "/mcp",
+                any(|p: Extension<Arc<Principal>>| async move {
+                    p.0.subject.clone().unwrap_or_default()
+                }),
+            )
+            .layer(dangerous::InsecureAllowAll::new(principal));
     let resp = app
         .oneshot(Request::post("/mcp").body(Body::empty()).unwrap())
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(&body[..], b"bench-user");
 }

@@ -390,7 +390,7 @@ async fn readyz(State(state): State<OpsState>) -> Response {
         return axum::Json(serde_json::json!({ "status": "ok", "auth": "disabled" }))
             .into_response();
     };
-    if validator.mode() == auth::Mode::Introspection {
+    if validator.mode() == auth::ModeKind::Introspection {
         return axum::Json(serde_json::json!({ "status": "ok" })).into_response();
     }
     match validator.jwks().status() {

@@ -52,7 +52,7 @@ pub fn build(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Run
 
     let validator = validator(config)?;
     let refresher =
-        (validator.mode() != auth::Mode::Introspection).then(|| validator.jwks().spawn_refresher());
+        (validator.mode() != auth::ModeKind::Introspection).then(|| validator.jwks().spawn_refresher());
     Ok(Runtime {
         app: AppDeps {
             store: Arc::new(store),
@@ -100,11 +100,6 @@ pub fn validator(config: &Config) -> anyhow::Result<auth::Validator> {
     validation.max_token_bytes = settings.max_token_bytes;
     validation.accept_azp_only = settings.accept_azp_only;
 
-    let mode = match settings.mode {
-        config::AuthMode::Jwt => auth::Mode::Jwt,
-        config::AuthMode::JwtThenIntrospection => auth::Mode::JwtThenIntrospection,
-        config::AuthMode::Introspection => auth::Mode::Introspection,
-    };
     let introspection = config.introspection.as_ref().map(|i| {
         let mut c = auth::IntrospectionConfig::new(
             i.endpoint.clone(),
@@ -121,11 +116,17 @@ pub fn validator(config: &Config) -> anyhow::Result<auth::Validator> {
         c.max_entries = i.max_entries;
         c
     });
+    let mode = match (settings.mode, introspection) {
+        (config::AuthMode::Jwt, _) => auth::Mode::Jwt,
+        (config::AuthMode::JwtThenIntrospection, Some(i)) => auth::Mode::JwtThenIntrospection(i),
+        (config::AuthMode::Introspection, Some(i)) => auth::Mode::Introspection(i),
+        (_, None) => anyhow::bail!("auth.mode needs auth.introspection"),
+    };
     let cache_config = if settings.token_cache_entries == 0 {
         auth::TokenCacheConfig::disabled()
     } else {
         auth::TokenCacheConfig::enabled(settings.token_cache_entries)
     };
-    auth::Validator::new(validation, cache, mode, introspection, cache_config)
+    auth::Validator::new(validation, cache, mode, cache_config)
         .context("auth validator")
 }

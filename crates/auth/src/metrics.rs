@@ -55,6 +55,8 @@ pub struct AuthMetrics {
     /// Introspection answers reused from the introspection caches.
     pub introspection_cache_hits: u64,
     /// Introspection calls that failed (unreachable, 5xx, bad response).
+    /// Counts calls, not refused requests: a request refused because of such
+    /// a call is also counted once in `failures`.
     pub introspection_errors: u64,
     /// Failures per [`ErrorKind::label`], every label listed (zero included),
     /// in [`ErrorKind::LABELS`] order.

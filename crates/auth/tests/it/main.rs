@@ -570,6 +570,62 @@ async fn introspection_unreachable_is_503() {
 }
 
 #[tokio::test]
+async fn each_refusal_counts_exactly_one_failure() {
+    // One refused request is one increment of one `failures` counter, however
+    // many stages (JWT pipeline, introspection fallback, layer) it crossed.
+    let env = env_with(ModeKind::JwtThenIntrospection, |_, _| {}).await;
+    let total = || env.validator.metrics().failures_total();
+
+    // JWT with an unknown kid after a fresh fetch -> introspection -> the
+    // authorization server says inactive (revoked), through the layer.
+    let unknown = BearerToken::new(env.idp.sign_with(
+        env.header(Algorithm::RS256, "not-published"),
+        &env.claims(json!({})),
+        INITIAL_KID,
+    ));
+    env.idp.revoke(unknown.as_str());
+    let before = total();
+    let (status, _, _) = env.call(&[], bearer(&unknown)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(total() - before, 1);
+    assert_eq!(env.validator.metrics().failures_for("inactive"), 1);
+
+    // Opaque token, the introspection endpoint refuses our credentials.
+    env.idp
+        .set_introspection_client(DEFAULT_CLIENT_ID, "rotated");
+    let before = total();
+    let (status, _, _) = env.call(&[], bearer(&BearerToken::new("opaque"))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(total() - before, 1);
+
+    // A verify-online check (`introspect`) refusing a token the layer let in.
+    env.idp
+        .set_introspection_client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET);
+    let t = env.token(json!({}));
+    env.validator.validate(&t).await.unwrap();
+    env.idp.revoke(t.as_str());
+    let before = total();
+    assert_eq!(
+        env.validator
+            .introspect(&t)
+            .await
+            .unwrap_err()
+            .kind()
+            .label(),
+        "inactive"
+    );
+    assert_eq!(total() - before, 1);
+
+    // Refusals decided by the layer itself: no token, a missing scope.
+    let before = total();
+    env.call(&[], Request::post("/mcp").body(Body::empty()).unwrap())
+        .await;
+    env.call(&["mcp:admin"], bearer(&env.token(json!({ "sub": "bob" }))))
+        .await;
+    assert_eq!(total() - before, 2);
+}
+
+#[tokio::test]
 async fn secret_never_in_debug_output() {
     let secret = "hunter2-very-secret";
     let env = env_with(ModeKind::Introspection, |_, i| {

@@ -6,7 +6,7 @@
 //! checks the final values again, so editing the public fields after
 //! construction cannot smuggle in `HS256` or an empty audience list.
 
-use std::{fmt, time::Duration};
+use std::{fmt, str::FromStr, time::Duration};
 
 use jsonwebtoken::Algorithm;
 
@@ -103,18 +103,18 @@ pub struct ValidationConfig {
     /// empty path is `/`); values that are not absolute URIs (a client id such
     /// as `mcp-server`) compare exactly. Must not be empty.
     pub audiences: Vec<String>,
-    /// Allowed `alg` values. Default RS256, PS256, ES256, EdDSA (Keycloak's
-    /// signing algorithms that aws-lc-rs verifies fastest). `HS*` is refused:
-    /// a resource server holding a shared secret could mint tokens, and HS
-    /// with a public key as the secret is the classic confusion attack.
+    /// Allowed `alg` values. Default [`ValidationConfig::DEFAULT_ALGORITHMS`].
+    /// `HS*` is refused: a resource server holding a shared secret could mint
+    /// tokens, and HS with a public key as the secret is the classic
+    /// confusion attack. Parse names with [`parse_algorithm`].
     pub algorithms: Vec<Algorithm>,
-    /// Clock skew tolerated on `exp`, `nbf` and `iat`. Default 60 s, the
-    /// common choice (jsonwebtoken, Nimbus, Envoy).
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`. Default
+    /// [`ValidationConfig::DEFAULT_LEEWAY`].
     pub leeway: Duration,
-    /// The `typ` header policy. Default [`TypPolicy::Lenient`] (Keycloak).
+    /// The `typ` header policy. Default [`ValidationConfig::DEFAULT_TYP`].
     pub typ: TypPolicy,
-    /// Tokens longer than this are refused before any parsing. Default 8 KiB:
-    /// Keycloak access tokens are 1–2 KiB even with many roles.
+    /// Tokens longer than this are refused before any parsing. Default
+    /// [`ValidationConfig::DEFAULT_MAX_TOKEN_BYTES`].
     pub max_token_bytes: usize,
     /// Accept a token whose `aud` lacks us when its `azp` is one of our
     /// audiences. Default `false`: `azp` names the client the token was
@@ -123,6 +123,25 @@ pub struct ValidationConfig {
 }
 
 impl ValidationConfig {
+    /// RS256, PS256, ES256, EdDSA: Keycloak's signing algorithms that
+    /// aws-lc-rs verifies fastest.
+    pub const DEFAULT_ALGORITHMS: [Algorithm; 4] = [
+        Algorithm::RS256,
+        Algorithm::PS256,
+        Algorithm::ES256,
+        Algorithm::EdDSA,
+    ];
+    /// [`ValidationConfig::DEFAULT_ALGORITHMS`] as JOSE registry names (RFC
+    /// 7518 §3.1, RFC 8037 §3.1), in the same order, for config files and
+    /// their documentation; [`parse_algorithm`] reads them back.
+    pub const DEFAULT_ALGORITHM_NAMES: [&'static str; 4] = ["RS256", "PS256", "ES256", "EdDSA"];
+    /// 60 s, the common choice (jsonwebtoken, Nimbus, Envoy).
+    pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+    /// [`TypPolicy::Lenient`]: Keycloak issues `typ: JWT` by default.
+    pub const DEFAULT_TYP: TypPolicy = TypPolicy::Lenient;
+    /// 8 KiB: Keycloak access tokens are 1–2 KiB even with many roles.
+    pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
+
     /// The issuer and audiences, with the documented defaults for the rest.
     ///
     /// Errors with [`ErrorKind::Config`] when the issuer or the audience list
@@ -131,15 +150,10 @@ impl ValidationConfig {
         let config = ValidationConfig {
             issuer: issuer.into(),
             audiences,
-            algorithms: vec![
-                Algorithm::RS256,
-                Algorithm::PS256,
-                Algorithm::ES256,
-                Algorithm::EdDSA,
-            ],
-            leeway: Duration::from_secs(60),
-            typ: TypPolicy::Lenient,
-            max_token_bytes: 8 * 1024,
+            algorithms: Self::DEFAULT_ALGORITHMS.to_vec(),
+            leeway: Self::DEFAULT_LEEWAY,
+            typ: Self::DEFAULT_TYP,
+            max_token_bytes: Self::DEFAULT_MAX_TOKEN_BYTES,
             accept_azp_only: false,
         };
         config.check()?;
@@ -147,7 +161,7 @@ impl ValidationConfig {
     }
 
     /// The invariants [`crate::Validator::new`] relies on.
-    pub(crate) fn check(&self) -> Result<(), Error> {
+    pub fn check(&self) -> Result<(), Error> {
         if self.issuer.is_empty() {
             return err(ErrorKind::Config("issuer is empty".into()));
         }
@@ -159,20 +173,43 @@ impl ValidationConfig {
         if self.algorithms.is_empty() {
             return err(ErrorKind::Config("algorithms is empty".into()));
         }
-        if let Some(alg) = self
-            .algorithms
-            .iter()
-            .find(|a| matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
-        {
-            return err(ErrorKind::Config(format!(
-                "algorithm {alg:?} is not allowed: symmetric algorithms are refused"
-            )));
+        if let Some(alg) = self.algorithms.iter().copied().find(is_symmetric) {
+            return err(symmetric_refused(alg));
         }
         if self.max_token_bytes == 0 {
             return err(ErrorKind::Config("max_token_bytes is zero".into()));
         }
         Ok(())
     }
+}
+
+/// Parses a JOSE algorithm name (`"RS256"`, `"EdDSA"`, case-sensitive as in
+/// the registry) for [`ValidationConfig::algorithms`].
+///
+/// This is the one place algorithm names are vetted: errors with
+/// [`ErrorKind::Config`] naming the value for an unknown name, for `none`,
+/// and for the symmetric `HS256`/`HS384`/`HS512`, which
+/// [`crate::Validator::new`] would refuse anyway.
+pub fn parse_algorithm(name: &str) -> Result<Algorithm, Error> {
+    let Ok(alg) = Algorithm::from_str(name) else {
+        return err(ErrorKind::Config(format!(
+            "unknown or unsupported algorithm {name:?}"
+        )));
+    };
+    if is_symmetric(&alg) {
+        return err(symmetric_refused(alg));
+    }
+    Ok(alg)
+}
+
+fn is_symmetric(alg: &Algorithm) -> bool {
+    matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+}
+
+fn symmetric_refused(alg: Algorithm) -> ErrorKind {
+    ErrorKind::Config(format!(
+        "algorithm {alg:?} is not allowed: symmetric algorithms are refused"
+    ))
 }
 
 /// A client secret. `Debug` prints `<redacted>`; there is no `Display`.
@@ -219,21 +256,36 @@ pub struct IntrospectionConfig {
     pub client_id: String,
     /// Its client secret.
     pub client_secret: Secret,
-    /// How to send the credentials. Default [`ClientAuth::Basic`].
+    /// How to send the credentials. Default
+    /// [`IntrospectionConfig::DEFAULT_CLIENT_AUTH`].
     pub client_auth: ClientAuth,
     /// How long an active result is reused, capped by the token's `exp`.
-    /// Default 60 s: bounds how long a revoked token keeps working.
+    /// Default [`IntrospectionConfig::DEFAULT_POSITIVE_TTL`].
     pub positive_ttl: Duration,
-    /// How long an inactive result is reused. Default 10 s: absorbs retry
-    /// storms of a bad token without pinning a verdict for long.
+    /// How long an inactive result is reused. Default
+    /// [`IntrospectionConfig::DEFAULT_NEGATIVE_TTL`].
     pub negative_ttl: Duration,
-    /// Connect-plus-response timeout for one call. Default 5 s.
+    /// Connect-plus-response timeout for one call. Default
+    /// [`IntrospectionConfig::DEFAULT_TIMEOUT`].
     pub timeout: Duration,
-    /// Bound of each result cache (active and inactive). Default 10 000.
+    /// Bound of each result cache (active and inactive). Default
+    /// [`IntrospectionConfig::DEFAULT_MAX_ENTRIES`].
     pub max_entries: usize,
 }
 
 impl IntrospectionConfig {
+    /// [`ClientAuth::Basic`] (`client_secret_basic`, RFC 6749 §2.3.1).
+    pub const DEFAULT_CLIENT_AUTH: ClientAuth = ClientAuth::Basic;
+    /// 60 s: bounds how long a revoked token keeps working.
+    pub const DEFAULT_POSITIVE_TTL: Duration = Duration::from_secs(60);
+    /// 10 s: absorbs retry storms of a bad token without pinning a verdict
+    /// for long.
+    pub const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(10);
+    /// 5 s connect plus response.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// 10 000 entries per result cache.
+    pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
+
     /// The endpoint and credentials, with the documented defaults for the rest.
     #[must_use]
     pub fn new(endpoint: url::Url, client_id: impl Into<String>, client_secret: Secret) -> Self {
@@ -241,11 +293,11 @@ impl IntrospectionConfig {
             endpoint,
             client_id: client_id.into(),
             client_secret,
-            client_auth: ClientAuth::Basic,
-            positive_ttl: Duration::from_secs(60),
-            negative_ttl: Duration::from_secs(10),
-            timeout: Duration::from_secs(5),
-            max_entries: 10_000,
+            client_auth: Self::DEFAULT_CLIENT_AUTH,
+            positive_ttl: Self::DEFAULT_POSITIVE_TTL,
+            negative_ttl: Self::DEFAULT_NEGATIVE_TTL,
+            timeout: Self::DEFAULT_TIMEOUT,
+            max_entries: Self::DEFAULT_MAX_ENTRIES,
         }
     }
 }
@@ -253,14 +305,19 @@ impl IntrospectionConfig {
 /// The verified-token cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TokenCacheConfig {
-    /// Bound on cached tokens. Default 10 000: about 3 MB at the worst, and
-    /// more distinct live tokens than one MCP server sees in a token lifetime.
+    /// Bound on cached tokens. Default (what a server passes to
+    /// [`TokenCacheConfig::enabled`] when the user sets nothing)
+    /// [`TokenCacheConfig::DEFAULT_MAX_ENTRIES`].
     pub max_entries: usize,
     /// Whether verified tokens are cached at all. Default `true`.
     pub enabled: bool,
 }
 
 impl TokenCacheConfig {
+    /// 10 000: about 3 MB at the worst, and more distinct live tokens than
+    /// one MCP server sees in a token lifetime.
+    pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
+
     /// A cache of `max_entries` verified tokens.
     #[must_use]
     pub fn enabled(max_entries: usize) -> Self {
@@ -277,5 +334,35 @@ impl TokenCacheConfig {
             max_entries: 0,
             enabled: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // A failed unwrap is a failed test, with the error in the panic message.
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn default_algorithm_names_parse_to_the_defaults() {
+        let parsed: Vec<Algorithm> = ValidationConfig::DEFAULT_ALGORITHM_NAMES
+            .iter()
+            .map(|n| parse_algorithm(n).unwrap())
+            .collect();
+        assert_eq!(parsed, ValidationConfig::DEFAULT_ALGORITHMS);
+        let config = ValidationConfig::new("https://idp", vec!["aud".into()]).unwrap();
+        assert_eq!(config.algorithms, ValidationConfig::DEFAULT_ALGORITHMS);
+    }
+
+    #[test]
+    fn parse_algorithm_refuses_symmetric_none_and_unknown() {
+        for name in [
+            "HS256", "HS384", "HS512", "none", "None", "rs256", "RS1", "",
+        ] {
+            let e = parse_algorithm(name).unwrap_err();
+            assert_eq!(e.kind().label(), "config", "{name}");
+        }
+        assert_eq!(parse_algorithm("ES384").unwrap(), Algorithm::ES384);
     }
 }

@@ -76,7 +76,7 @@ pub use bearer::{BearerToken, extract_bearer};
 pub use challenge::{ChallengeContext, RETRY_AFTER_SECS, challenge};
 pub use config::{
     ClientAuth, IntrospectionConfig, Mode, ModeKind, Secret, TokenCacheConfig, TypPolicy,
-    ValidationConfig,
+    ValidationConfig, parse_algorithm,
 };
 pub use error::{Error, ErrorKind};
 pub use layer::{AuthLayer, AuthService, ResponseFuture};

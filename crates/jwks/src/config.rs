@@ -60,25 +60,47 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration for `source` with the documented defaults.
+    /// Default [`Config::ttl`]: 5 min.
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(5 * 60);
+    /// Default [`Config::refresh_ahead`]: 30 s.
+    pub const DEFAULT_REFRESH_AHEAD: Duration = Duration::from_secs(30);
+    /// Default [`Config::jitter`]: 10 s.
+    pub const DEFAULT_JITTER: Duration = Duration::from_secs(10);
+    /// Default [`Config::miss_cooldown`]: 30 s.
+    pub const DEFAULT_MISS_COOLDOWN: Duration = Duration::from_secs(30);
+    /// Default [`Config::miss_max_fetches`]: 2.
+    pub const DEFAULT_MISS_MAX_FETCHES: u32 = 2;
+    /// Default [`Config::outage_window`]: 24 h.
+    pub const DEFAULT_OUTAGE_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+    /// Default [`Config::retry_min`]: 1 s.
+    pub const DEFAULT_RETRY_MIN: Duration = Duration::from_secs(1);
+    /// Default [`Config::retry_max`]: 60 s.
+    pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(60);
+    /// Default [`Config::http_timeout`]: 5 s.
+    pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Default [`Config::max_body_bytes`]: 256 KiB.
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+
+    /// A configuration for `source` with the documented defaults (the
+    /// `DEFAULT_*` constants).
     pub fn new(source: Source) -> Config {
         Config {
             source,
-            ttl: Duration::from_secs(5 * 60),
-            refresh_ahead: Duration::from_secs(30),
-            jitter: Duration::from_secs(10),
-            miss_cooldown: Duration::from_secs(30),
-            miss_max_fetches: 2,
-            outage_window: Duration::from_secs(24 * 60 * 60),
-            retry_min: Duration::from_secs(1),
-            retry_max: Duration::from_secs(60),
-            http_timeout: Duration::from_secs(5),
-            max_body_bytes: 256 * 1024,
+            ttl: Self::DEFAULT_TTL,
+            refresh_ahead: Self::DEFAULT_REFRESH_AHEAD,
+            jitter: Self::DEFAULT_JITTER,
+            miss_cooldown: Self::DEFAULT_MISS_COOLDOWN,
+            miss_max_fetches: Self::DEFAULT_MISS_MAX_FETCHES,
+            outage_window: Self::DEFAULT_OUTAGE_WINDOW,
+            retry_min: Self::DEFAULT_RETRY_MIN,
+            retry_max: Self::DEFAULT_RETRY_MAX,
+            http_timeout: Self::DEFAULT_HTTP_TIMEOUT,
+            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
         }
     }
 
     /// Checks the invariants the cache relies on.
-    pub(crate) fn validate(&self) -> Result<(), Error> {
+    pub fn validate(&self) -> Result<(), Error> {
         let bad = |msg: &str| Err(ErrorKind::Config(msg.to_owned()).into());
         let url = match &self.source {
             Source::Discovery { issuer } => issuer,

@@ -31,7 +31,8 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 use xshell::{Shell, cmd};
 
-use super::{StartOptions, VERSION, feature_args, write_json};
+use super::provision::feature_args;
+use super::{StartOptions, VERSION, write_json};
 use crate::process::{Guard, ProcessGroup, RemovePath};
 
 const ARTIFACT: &str = "org.keycloak:keycloak-quarkus-dist:26.7.3:zip";

@@ -3,10 +3,12 @@
 //! rotation) run against a real Keycloak in `cargo xtask e2e`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use super::dist::parse_java_version;
+use super::provision::{REALM_FILE, realm_representation};
 use super::*;
 
 fn realm_path() -> PathBuf {

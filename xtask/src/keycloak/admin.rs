@@ -1,0 +1,240 @@
+//! The Admin REST calls tests need: the realm's keys and key providers
+//! (rotation), session logout, client attributes, and the audience of the
+//! MCP client scopes.
+
+use anyhow::{Context, bail};
+use serde_json::json;
+
+use super::{Keycloak, REALM, str_field};
+
+/// The client scopes whose Audience mappers carry the MCP resource URL.
+const MCP_SCOPES: [&str; 2] = ["mcp:tools", "templates:write"];
+
+/// A realm key as the Admin API lists it (`GET /admin/realms/R/keys`).
+#[derive(Debug, Clone)]
+pub(crate) struct KeyInfo {
+    pub(crate) kid: String,
+    /// `RS256`, `ES256`, `RSA-OAEP`, `HS512`, …
+    pub(crate) algorithm: String,
+    /// `ACTIVE`, `PASSIVE` or `DISABLED`.
+    pub(crate) status: String,
+    /// `SIG` or `ENC`.
+    pub(crate) key_use: String,
+    /// The id of the key provider component that holds the key.
+    pub(crate) provider_id: String,
+    pub(crate) priority: i64,
+}
+
+/// A generated key provider to add for rotation tests.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum KeyAlgorithm {
+    /// `rsa-generated`, 2048 bits.
+    Rs256,
+    /// `ecdsa-generated`, P-256.
+    Es256,
+}
+
+impl Keycloak {
+    /// The dev realm's admin URL plus `path`, e.g. `/keys`.
+    fn admin_url(&self, path: &str) -> String {
+        format!("{}/admin/realms/{REALM}{path}", self.base_url)
+    }
+
+    /// Every key of the dev realm with its status and provider.
+    pub(crate) fn keys(&self) -> anyhow::Result<Vec<KeyInfo>> {
+        let admin = self.admin_token()?;
+        let body = self
+            .http
+            .get(&self.admin_url("/keys"), Some(admin.as_str()))?
+            .ok()?
+            .json()?;
+        let keys = body["keys"]
+            .as_array()
+            .context("GET keys: no `keys` array")?;
+        Ok(keys
+            .iter()
+            .map(|k| KeyInfo {
+                kid: str_field(k, "kid"),
+                algorithm: str_field(k, "algorithm"),
+                status: str_field(k, "status"),
+                key_use: str_field(k, "use"),
+                provider_id: str_field(k, "providerId"),
+                priority: k["providerPriority"].as_i64().unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Adds a generated signing-key provider with `priority` (higher than
+    /// the realm's 100 makes it the one new tokens are signed with) and
+    /// returns its component id.
+    pub(crate) fn add_key_provider(
+        &self,
+        algorithm: KeyAlgorithm,
+        priority: i64,
+    ) -> anyhow::Result<String> {
+        let admin = self.admin_token()?;
+        let realm = self
+            .http
+            .get(&self.admin_url(""), Some(admin.as_str()))?
+            .ok()?
+            .json()?;
+        let realm_id = realm["id"].as_str().context("GET realm: no id")?;
+        let priority = priority.to_string();
+        let (provider, name, mut config) = match algorithm {
+            KeyAlgorithm::Rs256 => (
+                "rsa-generated",
+                "rsa-rotated",
+                json!({"keySize": ["2048"], "algorithm": ["RS256"]}),
+            ),
+            KeyAlgorithm::Es256 => (
+                "ecdsa-generated",
+                "ecdsa-rotated",
+                json!({"ecdsaEllipticCurveKey": ["P-256"]}),
+            ),
+        };
+        config["priority"] = json!([priority]);
+        config["enabled"] = json!(["true"]);
+        config["active"] = json!(["true"]);
+        let component = json!({
+            "name": format!("{name}-{priority}"),
+            "providerId": provider,
+            "providerType": "org.keycloak.keys.KeyProvider",
+            "parentId": realm_id,
+            "config": config,
+        });
+        let reply = self
+            .http
+            .post_json(&self.admin_url("/components"), admin.as_str(), &component)?
+            .ok()?;
+        let location = reply
+            .location
+            .context("POST components: no Location header")?;
+        let id = location.rsplit('/').next().unwrap_or_default();
+        if id.is_empty() {
+            bail!("POST components: no id in Location {location:?}");
+        }
+        Ok(id.to_owned())
+    }
+
+    /// Makes a key provider's keys active (sign new tokens) or passive
+    /// (still published in the JWKS, not used to sign).
+    pub(crate) fn set_key_provider_active(
+        &self,
+        component_id: &str,
+        active: bool,
+    ) -> anyhow::Result<()> {
+        self.update_key_provider(component_id, "active", active)
+    }
+
+    /// Enables or disables a key provider; a disabled one leaves the JWKS.
+    pub(crate) fn set_key_provider_enabled(
+        &self,
+        component_id: &str,
+        enabled: bool,
+    ) -> anyhow::Result<()> {
+        self.update_key_provider(component_id, "enabled", enabled)
+    }
+
+    fn update_key_provider(
+        &self,
+        component_id: &str,
+        key: &str,
+        value: bool,
+    ) -> anyhow::Result<()> {
+        let admin = self.admin_token()?;
+        let url = self.admin_url(&format!("/components/{component_id}"));
+        let mut component = self.http.get(&url, Some(admin.as_str()))?.ok()?.json()?;
+        component["config"][key] = json!([value.to_string()]);
+        self.http.put_json(&url, admin.as_str(), &component)?.ok()?;
+        Ok(())
+    }
+
+    /// Deletes a key provider and its keys.
+    pub(crate) fn delete_key_provider(&self, component_id: &str) -> anyhow::Result<()> {
+        let admin = self.admin_token()?;
+        self.http
+            .delete(
+                &self.admin_url(&format!("/components/{component_id}")),
+                admin.as_str(),
+            )?
+            .ok()?;
+        Ok(())
+    }
+
+    /// Ends every session of `username` in the dev realm: its tokens then
+    /// introspect as inactive, while the JWTs still verify until `exp`.
+    pub(crate) fn logout_user(&self, username: &str) -> anyhow::Result<()> {
+        let admin = self.admin_token()?;
+        let url = self.admin_url(&format!("/users?username={username}&exact=true"));
+        let users = self.http.get(&url, Some(admin.as_str()))?.ok()?.json()?;
+        let id = users[0]["id"]
+            .as_str()
+            .with_context(|| format!("no user {username:?} in realm {REALM}"))?;
+        self.http
+            .post_empty(
+                &self.admin_url(&format!("/users/{id}/logout")),
+                admin.as_str(),
+            )?
+            .ok()?;
+        Ok(())
+    }
+
+    /// Sets one attribute of a dev-realm client, e.g.
+    /// `access.token.signed.response.alg` = `ES256`; `None` removes it
+    /// (Keycloak drops attributes updated to the empty string).
+    pub(crate) fn set_client_attribute(
+        &self,
+        client_id: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let admin = self.admin_token()?;
+        let url = self.admin_url(&format!("/clients?clientId={client_id}"));
+        let clients = self.http.get(&url, Some(admin.as_str()))?.ok()?.json()?;
+        let id = clients[0]["id"]
+            .as_str()
+            .with_context(|| format!("no client {client_id:?} in realm {REALM}"))?;
+        let url = self.admin_url(&format!("/clients/{id}"));
+        let mut client = self.http.get(&url, Some(admin.as_str()))?.ok()?.json()?;
+        client["attributes"][key] = json!(value.unwrap_or(""));
+        self.http.put_json(&url, admin.as_str(), &client)?.ok()?;
+        Ok(())
+    }
+
+    /// Points the audience mappers of the dev realm's client scopes at
+    /// `audience` (for a realm that was imported with another one).
+    pub(crate) fn set_audience(&self, audience: &str) -> anyhow::Result<()> {
+        let admin = self.admin_token()?;
+        let scopes = self
+            .http
+            .get(&self.admin_url("/client-scopes"), Some(admin.as_str()))?
+            .ok()?
+            .json()?;
+        let mcp_scopes = scopes
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| MCP_SCOPES.contains(&s["name"].as_str().unwrap_or("")));
+        for scope in mcp_scopes {
+            let scope_id = str_field(scope, "id");
+            for mapper in scope["protocolMappers"].as_array().into_iter().flatten() {
+                // Only the custom-audience mappers: the `mcp-server` client
+                // audience mapper stays as it is.
+                let current = mapper["config"]["included.custom.audience"].as_str();
+                if mapper["protocolMapper"] != "oidc-audience-mapper"
+                    || current.is_none_or(|current| current == audience)
+                {
+                    continue;
+                }
+                let mut mapper = mapper.clone();
+                mapper["config"]["included.custom.audience"] = json!(audience);
+                let url = self.admin_url(&format!(
+                    "/client-scopes/{scope_id}/protocol-mappers/models/{}",
+                    str_field(&mapper, "id")
+                ));
+                self.http.put_json(&url, admin.as_str(), &mapper)?.ok()?;
+            }
+        }
+        Ok(())
+    }
+}

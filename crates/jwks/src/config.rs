@@ -57,6 +57,11 @@ pub struct Config {
     /// a few RSA keys and certificates is 3–10 KiB, so this leaves room for many keys while
     /// bounding memory (Nimbus caps at 50 KiB).
     pub max_body_bytes: usize,
+    /// Accept plain `http` URLs for any host. Default `false`: the issuer, the
+    /// JWKS URL and a discovered `jwks_uri` must be `https` unless their host
+    /// is loopback (`127.0.0.0/8`, `::1`, `localhost`; see [`is_loopback`]),
+    /// since keys fetched over plain HTTP can be replaced by anyone on the path.
+    pub allow_insecure_http: bool,
 }
 
 impl Config {
@@ -96,6 +101,7 @@ impl Config {
             retry_max: Self::DEFAULT_RETRY_MAX,
             http_timeout: Self::DEFAULT_HTTP_TIMEOUT,
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            allow_insecure_http: false,
         }
     }
 
@@ -106,9 +112,7 @@ impl Config {
             Source::Discovery { issuer } => issuer,
             Source::JwksUri(url) => url,
         };
-        if !matches!(url.scheme(), "https" | "http") {
-            return bad("source url must be http or https");
-        }
+        check_transport(url, self.allow_insecure_http).map_err(ErrorKind::Config)?;
         if self.ttl.is_zero() {
             return bad("ttl must be positive");
         }
@@ -128,5 +132,31 @@ impl Config {
             return bad("max_body_bytes must be positive");
         }
         Ok(())
+    }
+}
+
+/// Whether `url`'s host is loopback: an IPv4 address in `127.0.0.0/8`, `::1`,
+/// or the name `localhost` (RFC 6761 §6.3 reserves it for loopback). Plain
+/// `http` to such a host never leaves the machine.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// The transport rule for every URL keys are fetched from: `https`, or `http`
+/// to a loopback host, or `http` anywhere when `allow_insecure_http`. The
+/// error names the URL.
+pub(crate) fn check_transport(url: &Url, allow_insecure_http: bool) -> Result<(), String> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if allow_insecure_http || is_loopback(url) => Ok(()),
+        "http" => Err(format!(
+            "{url} must use https (plain http only for a loopback host or with allow_insecure_http)"
+        )),
+        _ => Err(format!("{url} must be an http or https url")),
     }
 }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
-use crate::config::Config;
+use crate::config::{Config, check_transport};
 use crate::error::{Error, ErrorKind};
 use crate::key::{VerifyingKey, parse_key_set};
 
@@ -19,6 +19,11 @@ use crate::key::{VerifyingKey, parse_key_set};
 pub(crate) fn build_client(config: &Config) -> Result<reqwest::Client, Error> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // reqwest follows HTTP(S)_PROXY/ALL_PROXY from the environment by
+        // default; the key fetch must go where the config says, not wherever
+        // a stray variable in the service's environment points. A deployment
+        // that needs a proxy builds its client and uses `with_client`.
+        .no_proxy()
         .connect_timeout(config.http_timeout)
         .timeout(config.http_timeout)
         .user_agent(concat!("jwks/", env!("CARGO_PKG_VERSION")))
@@ -125,12 +130,26 @@ pub(crate) async fn discover(
     }
     let jwks_uri = Url::parse(&doc.jwks_uri)
         .map_err(|e| ErrorKind::InvalidDiscovery(format!("jwks_uri: {e}")))?;
-    if !matches!(jwks_uri.scheme(), "https" | "http") {
-        return Err(
-            ErrorKind::InvalidDiscovery("jwks_uri must be http or https".to_owned()).into(),
-        );
-    }
+    check_discovered_jwks_uri(issuer, &jwks_uri, config.allow_insecure_http)?;
     Ok(jwks_uri)
+}
+
+/// The discovered `jwks_uri` obeys the same transport rule as the configured
+/// URLs, and an `https` issuer may never announce a plain `http` one (a
+/// downgrade, whatever the host and `allow_insecure_http`).
+pub(crate) fn check_discovered_jwks_uri(
+    issuer: &Url,
+    jwks_uri: &Url,
+    allow_insecure_http: bool,
+) -> Result<(), Error> {
+    if issuer.scheme() == "https" && jwks_uri.scheme() != "https" {
+        return Err(ErrorKind::InvalidDiscovery(format!(
+            "jwks_uri {jwks_uri} is not https for the https issuer {issuer}"
+        ))
+        .into());
+    }
+    check_transport(jwks_uri, allow_insecure_http)
+        .map_err(|e| ErrorKind::InvalidDiscovery(format!("jwks_uri: {e}")).into())
 }
 
 /// §4.3: the announced issuer MUST be identical to the configured one. `Url` serialises an

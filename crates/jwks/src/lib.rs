@@ -28,6 +28,7 @@
 //! | `retry_min`..`retry_max` | 1 s doubling to 60 s, equal jitter | usual exponential backoff |
 //! | `http_timeout` | 5 s connect and total | Envoy/Nimbus use 0.5–5 s; Keycloak can be slow under load |
 //! | `max_body_bytes` | 256 KiB | Nimbus caps at 50 KiB; Keycloak's JWKS is 3–10 KiB |
+//! | `allow_insecure_http` | `false` | keys only over https, plain http only to a loopback host |
 //!
 //! # Example
 //!
@@ -57,7 +58,7 @@ mod fetch;
 mod key;
 
 pub use cache::{JwksCache, MetricsSnapshot, RefresherHandle, Status};
-pub use config::{Config, Source};
+pub use config::{Config, Source, is_loopback};
 pub use error::{Error, ErrorKind};
 pub use key::{EcCurve, KeyFamily, OkpCurve, VerifyingKey};
 

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::cache::{Flight, refresh_delay, retry_delay};
-use crate::fetch::issuer_matches;
+use crate::fetch::{check_discovered_jwks_uri, issuer_matches};
 use crate::key::{Skip, parse_jwk, parse_key_set};
 use crate::{Config, EcCurve, ErrorKind, KeyFamily, OkpCurve, Source, VerifyingKey};
 
@@ -375,4 +375,40 @@ fn error_display_is_lowercase_without_trailing_period() {
         assert!(text.starts_with(|c: char| c.is_ascii_lowercase()), "{text}");
         assert!(!text.ends_with('.'), "{text}");
     }
+}
+
+#[test]
+fn discovery_never_downgrades_an_https_issuer() {
+    let https = Url::parse("https://idp.example/realms/r").unwrap();
+    let local = Url::parse("http://127.0.0.1:8080/realms/r").unwrap();
+    let check = |issuer: &Url, jwks: &str, allow| {
+        check_discovered_jwks_uri(issuer, &Url::parse(jwks).unwrap(), allow)
+            .map_err(|e| e.into_kind())
+    };
+    // An https issuer announcing http keys: refused even for loopback and
+    // even with allow_insecure_http.
+    for jwks in ["http://idp.example/certs", "http://127.0.0.1/certs"] {
+        for allow in [false, true] {
+            assert!(
+                matches!(
+                    check(&https, jwks, allow),
+                    Err(ErrorKind::InvalidDiscovery(_))
+                ),
+                "{jwks} {allow}"
+            );
+        }
+    }
+    assert!(check(&https, "https://keys.idp.example/certs", false).is_ok());
+    // A loopback http issuer (tests, a local IdP) may use loopback http keys,
+    // but not send the fetch to another host in the clear.
+    assert!(check(&local, "http://localhost:8080/certs", false).is_ok());
+    assert!(matches!(
+        check(&local, "http://idp.example/certs", false),
+        Err(ErrorKind::InvalidDiscovery(_))
+    ));
+    assert!(check(&local, "http://idp.example/certs", true).is_ok());
+    assert!(matches!(
+        check(&local, "ftp://idp.example/certs", true),
+        Err(ErrorKind::InvalidDiscovery(_))
+    ));
 }

@@ -452,3 +452,44 @@ async fn rotation_removed_key_gone_after_refresh() {
     assert!(cache.get("rsa-2").is_some());
     assert_eq!(cache.metrics().keys, 1);
 }
+
+#[tokio::test]
+async fn plain_http_refused_unless_loopback() {
+    // Keys fetched over plain HTTP can be swapped by anyone on the path; only
+    // loopback (a local IdP, tests) is exempt by default.
+    for refused in [
+        "http://idp.example/realms/r",
+        "http://10.0.0.1/realms/r",
+        "http://localhost.example/realms/r",
+    ] {
+        for source in [
+            Source::Discovery {
+                issuer: url(refused),
+            },
+            Source::JwksUri(url(refused)),
+        ] {
+            let err = JwksCache::new(Config::new(source)).unwrap_err();
+            assert!(
+                matches!(err.kind(), ErrorKind::Config(_)),
+                "{refused}: {err}"
+            );
+            assert!(err.to_string().contains(refused), "names the url: {err}");
+        }
+    }
+    for allowed in [
+        "https://idp.example/realms/r",
+        "http://127.0.0.1:8080/realms/r",
+        "http://127.1.2.3/realms/r",
+        "http://[::1]:8080/realms/r",
+        "http://localhost:8080/realms/r",
+    ] {
+        let source = Source::Discovery {
+            issuer: url(allowed),
+        };
+        assert!(JwksCache::new(Config::new(source)).is_ok(), "{allowed}");
+    }
+    // The explicit opt-out.
+    let mut config = Config::new(Source::JwksUri(url("http://idp.example/certs")));
+    config.allow_insecure_http = true;
+    assert!(JwksCache::new(config).is_ok());
+}

@@ -71,7 +71,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     let validator = auth::Validator::new(
         config,
         jwks,
-        auth::Mode::Jwt,
+        auth::Mode::Jwt { online: None },
         auth::TokenCacheConfig::enabled(10_000),
     )
     .expect("validator");

@@ -127,7 +127,7 @@ fn validator(idp: &TestIssuer, jwks: jwks::JwksCache, mode: ModeKind, cache: boo
         Secret::new(DEFAULT_CLIENT_SECRET),
     );
     let mode = match mode {
-        ModeKind::Jwt => Mode::Jwt,
+        ModeKind::Jwt => Mode::Jwt { online: None },
         ModeKind::JwtThenIntrospection => Mode::JwtThenIntrospection(introspection),
         ModeKind::Introspection => Mode::Introspection(introspection),
     };

@@ -18,8 +18,13 @@ use crate::error::{Error, ErrorKind, err};
 #[derive(Clone, Debug)]
 pub enum Mode {
     /// Local JWT validation only; zero calls to the authorization server per
-    /// request at steady state.
-    Jwt,
+    /// request at steady state. `online`, when set, is used only for the
+    /// explicit online checks a caller asks for ([`crate::Validator::introspect`],
+    /// e.g. before a revocation-sensitive operation), never to decide a token.
+    Jwt {
+        /// The introspection client for explicit online checks.
+        online: Option<IntrospectionConfig>,
+    },
     /// Local JWT validation first. Tokens that are not JWTs (opaque tokens),
     /// JWTs whose signing key is still unknown after a successful JWKS
     /// refresh, and JWTs whose keys cannot be fetched are introspected. Every
@@ -37,17 +42,17 @@ impl Mode {
     #[must_use]
     pub fn kind(&self) -> ModeKind {
         match self {
-            Mode::Jwt => ModeKind::Jwt,
+            Mode::Jwt { .. } => ModeKind::Jwt,
             Mode::JwtThenIntrospection(_) => ModeKind::JwtThenIntrospection,
             Mode::Introspection(_) => ModeKind::Introspection,
         }
     }
 
-    /// The introspection configuration, when the mode introspects.
+    /// The introspection configuration, when the mode has one.
     #[must_use]
     pub fn introspection(&self) -> Option<&IntrospectionConfig> {
         match self {
-            Mode::Jwt => None,
+            Mode::Jwt { online } => online.as_ref(),
             Mode::JwtThenIntrospection(c) | Mode::Introspection(c) => Some(c),
         }
     }
@@ -73,8 +78,11 @@ impl ModeKind {
         self != ModeKind::Introspection
     }
 
-    /// Whether an introspection endpoint is configured (and
-    /// [`crate::Validator::introspect`] can be used).
+    /// Whether tokens may be decided by introspection (every token, or as
+    /// the fallback). Whether [`crate::Validator::introspect`] can be used
+    /// for explicit online checks is
+    /// [`crate::Validator::introspection_configured`] (also true for
+    /// `Mode::Jwt { online: Some(_) }`).
     #[must_use]
     pub fn introspects(self) -> bool {
         self != ModeKind::Jwt
@@ -88,7 +96,10 @@ pub enum TypPolicy {
     /// Keycloak issues `typ: JWT` unless the client asks for RFC 9068 headers.
     Lenient,
     /// Only `at+jwt` or `application/at+jwt` (RFC 9068 §2.1, §4): refuses ID
-    /// tokens and other JWTs presented as access tokens.
+    /// tokens and other JWTs presented as access tokens. Also requires the
+    /// RFC 9068 §2.2 claims (`iss`, `exp`, `aud`, `sub`, `client_id`, `iat`,
+    /// `jti`) in JWTs; introspection answers are not JWT access tokens and
+    /// keep the usual rules.
     Rfc9068Strict,
 }
 

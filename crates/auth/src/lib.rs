@@ -41,7 +41,7 @@
 //! let validator = auth::Validator::new(
 //!     config,
 //!     jwks,
-//!     auth::Mode::Jwt,
+//!     auth::Mode::Jwt { online: None },
 //!     auth::TokenCacheConfig::enabled(10_000),
 //! )?;
 //! let layer = auth::AuthLayer::new(

@@ -18,8 +18,10 @@
 //! 10. signature, with the key aws-lc-rs parsed when the JWKS was fetched
 //!     (`VerifyingKey::verify_signature`; `jsonwebtoken::decode` would rebuild
 //!     an RSA key from `n` and `e` and parse the header twice more per token);
-//! 11. claims, decoded once: integer NumericDates for `exp` (required), `nbf`
-//!     and `iat` with leeway, exact `iss` (required), canonical `aud`, scopes.
+//! 11. claims, decoded once: under the strict `typ` policy the RFC 9068 §2.2
+//!     claims present, then integer NumericDates for `exp` (required), `nbf`
+//!     and `iat` with leeway (a present `null` is malformed), exact `iss`
+//!     (required), canonical `aud`, scopes.
 //!
 //! Successes are cached under a keyed 128-bit SipHash-1-3 of the token (the
 //! token itself is never stored; see `TokenKey` for why this hash); `exp`
@@ -98,8 +100,10 @@ impl Validator {
         config.check()?;
         let kind = mode.kind();
         let introspector = match mode {
-            Mode::Jwt => None,
-            Mode::JwtThenIntrospection(c) | Mode::Introspection(c) => Some(Introspector::new(c)?),
+            Mode::Jwt { online: None } => None,
+            Mode::Jwt { online: Some(c) }
+            | Mode::JwtThenIntrospection(c)
+            | Mode::Introspection(c) => Some(Introspector::new(c)?),
         };
         let leeway = config.leeway.as_secs();
         let token_cache =
@@ -114,6 +118,7 @@ impl Validator {
                     .collect(),
                 leeway: i64::try_from(leeway).unwrap_or(i64::MAX),
                 accept_azp_only: config.accept_azp_only,
+                require_rfc9068: config.typ == TypPolicy::Rfc9068Strict,
             },
             algorithms: config.algorithms.clone(),
             typ: config.typ,

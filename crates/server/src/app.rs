@@ -42,7 +42,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
-use auth::{AuthLayer, ChallengeContext, ProtectedResourceMetadata, Validator};
+use auth::{AuthLayer, ChallengeContext, Validator};
 
 use crate::authz::{AuthzState, SessionOwners, authorize};
 use crate::config::{Config, SessionMode};
@@ -101,12 +101,7 @@ pub fn build_app(config: &Config, deps: AppDeps) -> anyhow::Result<Router> {
     };
     let metrics = Arc::new(Metrics::new(library_samples(validator.clone())));
 
-    let meta = ProtectedResourceMetadata::new(
-        config.resource.clone(),
-        config.auth.authorization_servers.clone(),
-        scopes_supported(config),
-    )
-    .map_err(|e| anyhow::anyhow!("protected resource metadata: {e}"))?;
+    let meta = config.metadata.clone();
     let challenge = ChallengeContext {
         resource_metadata: meta.metadata_url(),
         realm: None,
@@ -277,7 +272,7 @@ fn mcp_router(
     };
 
     let authz = AuthzState {
-        policy: Arc::new(config.auth.clone()),
+        policy: Arc::new(config.policy.clone()),
         validator: validator.clone(),
         challenge: Arc::new(challenge.clone()),
         sessions: Arc::new(sessions),
@@ -288,7 +283,7 @@ fn mcp_router(
     match validator {
         Some(validator) => router.route_layer(AuthLayer::new(
             validator,
-            config.auth.required_scopes.clone(),
+            config.policy.base().to_vec(),
             challenge,
         )),
         None => {
@@ -306,25 +301,14 @@ fn mcp_router(
 /// The fixed caller of benchmark mode: it holds every configured scope.
 fn bench_principal(config: &Config) -> auth::Principal {
     auth::Principal {
-        issuer: config.auth.issuer.clone(),
+        issuer: config.auth.validation.issuer.clone(),
         subject: Some("benchmark".to_owned()),
         client_id: Some("benchmark".to_owned()),
-        scopes: scopes_supported(config).into_iter().collect(),
-        audience: vec![config.resource.clone()],
+        scopes: config.policy.supported().iter().cloned().collect(),
+        audience: vec![config.resource().to_owned()],
         expires_at: i64::MAX,
         source: auth::PrincipalSource::Jwt,
     }
-}
-
-/// Every scope the server ever asks for, base scopes first.
-fn scopes_supported(config: &Config) -> Vec<String> {
-    let mut scopes = config.auth.required_scopes.clone();
-    for scope in config.auth.tool_scopes.values().flatten() {
-        if !scopes.contains(scope) {
-            scopes.push(scope.clone());
-        }
-    }
-    scopes
 }
 
 fn cors(config: &Config) -> CorsLayer {

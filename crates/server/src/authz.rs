@@ -1,6 +1,6 @@
 //! Server-local authorization on `/mcp`, running INSIDE `auth::AuthLayer`
-//! (so a [`Principal`] and the [`BearerToken`] are in the request
-//! extensions):
+//! (so an `Arc<Principal>` and the [`BearerToken`] are in the request
+//! extensions), deciding with the one [`ToolPolicy`]:
 //!
 //! - **Per-tool scopes** (MCP authorization spec, "scope challenge"): a
 //!   `tools/call` whose caller lacks a scope of that tool gets HTTP 403
@@ -12,13 +12,16 @@
 //! - **Session binding** (MCP security best practices, "session hijacking"):
 //!   a session belongs to the (issuer, subject) that created it; anyone else
 //!   presenting its `Mcp-Session-Id` gets 404 as if it did not exist.
-//! - It leaves a [`Caller`] (no token) for the MCP layer's audit log.
+//! - A refused call gets its audit line here (`identity::audit`), a call
+//!   that runs gets it from the MCP handler; each refusal is counted once.
 //!
 //! Finding the tool: the `Mcp-Name` header is trusted only when the request
 //! declares a protocol version at which rmcp itself rejects a header that
 //! disagrees with the body (2026-07-28 and later); otherwise the JSON-RPC body
 //! is parsed (batches included). Either way the body of a POST is buffered
 //! here, bounded by the body limit (413 past it), and handed on unchanged.
+
+mod policy;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,9 +35,10 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 
 use auth::{BearerToken, ChallengeContext, Error as AuthError, ErrorKind, Principal, Validator};
 
-use crate::config::AuthSettings;
-use crate::mcp::Caller;
+pub use self::policy::{DEFAULT_BASE_SCOPE, DEFAULT_WRITE_SCOPE, ToolPolicy};
+use crate::identity::{self, Audited, Owner};
 use crate::metrics::Metrics;
+use crate::tool::Tool;
 
 const HEADER_SESSION_ID: &str = "mcp-session-id";
 const HEADER_MCP_METHOD: &str = "mcp-method";
@@ -45,28 +49,6 @@ const HEADER_PROTOCOL_VERSION: &str = "mcp-protocol-version";
 const STANDARD_HEADERS_VERSION: &str = "2026-07-28";
 /// Owner entries kept before stale ones are pruned against the live sessions.
 const PRUNE_THRESHOLD: usize = 4096;
-
-/// Who owns a session: the token's issuer and subject (or client, for
-/// client-credentials tokens without `sub`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Owner {
-    issuer: String,
-    subject: String,
-}
-
-impl Owner {
-    fn of(principal: &Principal) -> Self {
-        let subject = match (&principal.subject, &principal.client_id) {
-            (Some(sub), _) => format!("sub:{sub}"),
-            (None, Some(client)) => format!("client:{client}"),
-            (None, None) => String::from("anonymous"),
-        };
-        Self {
-            issuer: principal.issuer.clone(),
-            subject,
-        }
-    }
-}
 
 /// Session id → owner, for stateful mode.
 #[derive(Debug, Default)]
@@ -124,8 +106,8 @@ impl SessionOwners {
 /// State of the [`authorize`] middleware.
 #[derive(Clone)]
 pub struct AuthzState {
-    /// Scope policy.
-    pub policy: Arc<AuthSettings>,
+    /// Scopes per tool and the online-checked tools.
+    pub policy: Arc<ToolPolicy>,
     /// For verify-online introspection; `None` when auth is disabled for benchmarks.
     pub validator: Option<Arc<Validator>>,
     /// Where challenges point.
@@ -140,7 +122,7 @@ pub struct AuthzState {
 
 /// The middleware; see the module documentation.
 pub async fn authorize(State(state): State<AuthzState>, request: Request, next: Next) -> Response {
-    let Some(principal) = request.extensions().get::<Principal>().cloned() else {
+    let Some(principal) = identity::principal_of(request.extensions()).cloned() else {
         // AuthLayer runs first and always inserts a Principal; reaching here
         // without one is a wiring bug, and failing closed is the only answer.
         tracing::error!("authorize ran without a Principal: auth layer missing");
@@ -176,13 +158,14 @@ pub async fn authorize(State(state): State<AuthzState>, request: Request, next: 
         (request, Vec::new())
     };
 
-    for tool in &tools {
-        let needed = state.policy.scopes_for_tool(tool);
-        if !principal.scopes.missing(&needed).is_empty() {
-            state.metrics.authz_failure("insufficient_scope");
-            audit_refusal(&principal, tool, "insufficient_scope");
-            let error = AuthError::from(ErrorKind::InsufficientScope { required: needed });
-            return auth::challenge(&error, &state.challenge);
+    for &tool in &tools {
+        let needed = state.policy.required_for(tool);
+        if !principal.scopes.missing(needed).is_empty() {
+            let error = AuthError::from(ErrorKind::InsufficientScope {
+                required: needed.to_vec(),
+            });
+            state.metrics.authz_failure(error.kind().label());
+            return refuse(&state, &principal, tool, &error);
         }
     }
 
@@ -190,25 +173,20 @@ pub async fn authorize(State(state): State<AuthzState>, request: Request, next: 
         && validator.introspection_configured()
         && let Some(tool) = tools
             .iter()
-            .find(|t| state.policy.verify_online_tools.contains(*t))
+            .flatten()
+            .copied()
+            .find(|&t| state.policy.verify_online(t))
     {
         let Some(token) = request.extensions().get::<BearerToken>() else {
             tracing::error!("authorize ran without a BearerToken: auth layer missing");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         };
         if let Err(error) = validator.introspect(token).await {
-            state.metrics.authz_failure(error.kind().label());
-            audit_refusal(&principal, tool, error.kind().label());
-            return auth::challenge(&error, &state.challenge);
+            // The validator counted this failure in its own metrics.
+            return refuse(&state, &principal, Some(tool), &error);
         }
     }
 
-    let mut request = request;
-    request.extensions_mut().insert(Caller {
-        issuer: principal.issuer.clone(),
-        subject: principal.subject.clone(),
-        client_id: principal.client_id.clone(),
-    });
     let is_delete = request.method() == Method::DELETE;
     let response = next.run(request).await;
 
@@ -228,17 +206,20 @@ pub async fn authorize(State(state): State<AuthzState>, request: Request, next: 
     response
 }
 
-fn audit_refusal(principal: &Principal, tool: &str, outcome: &str) {
-    tracing::info!(
-        target: "audit",
-        issuer = %principal.issuer,
-        subject = principal.subject.as_deref().unwrap_or("-"),
-        client = principal.client_id.as_deref().unwrap_or("-"),
-        tool,
-        template = "-",
-        outcome,
-        "tool call refused"
-    );
+/// Audits and answers one refused tool call. Counting is the caller's: a
+/// scope refusal is counted here in `authz_failure`, an introspection
+/// refusal by the validator that made it, so each is counted once.
+fn refuse(
+    state: &AuthzState,
+    principal: &Principal,
+    tool: Option<Tool>,
+    error: &AuthError,
+) -> Response {
+    let reason = error.kind().label();
+    if let Some(tool) = tool {
+        identity::audit(Some(principal), tool, None, reason, Audited::Refused);
+    }
+    auth::challenge(error, &state.challenge)
 }
 
 /// What rmcp answers for a session it does not know, so that a foreign
@@ -248,7 +229,10 @@ fn session_not_found() -> Response {
 }
 
 /// The tools a POST calls. Returns the request with its body intact.
-async fn tools_called(request: Request, limit: usize) -> Result<(Request, Vec<String>), Response> {
+async fn tools_called(
+    request: Request,
+    limit: usize,
+) -> Result<(Request, Vec<Option<Tool>>), Response> {
     // Buffer the body on every path, the header path included: past the body
     // limit the stream fails, and rmcp answers a body that fails to read with
     // 500, so the 413 has to be given here.
@@ -270,7 +254,7 @@ async fn tools_called(request: Request, limit: usize) -> Result<(Request, Vec<St
         match (method, name) {
             // rmcp rejects a request whose body disagrees with these headers.
             (Some("tools/call"), Some(name)) if !name.starts_with("=?") => {
-                Some(vec![name.to_owned()])
+                Some(vec![name.parse().ok()])
             }
             (Some(m), _) if m != "tools/call" => Some(Vec::new()),
             _ => None,
@@ -297,10 +281,11 @@ async fn tools_called(request: Request, limit: usize) -> Result<(Request, Vec<St
     Ok((Request::from_parts(parts, Body::from(bytes)), tools))
 }
 
-/// Tool names of every `tools/call` in a JSON-RPC message or batch; `None`
-/// when the body is not JSON-RPC we can read (duplicate keys, a non-string
+/// The tool of every `tools/call` in a JSON-RPC message or batch (`None` for
+/// a name that is no tool of ours, which rmcp refuses); `None` overall when
+/// the body is not JSON-RPC we can read (duplicate keys, a non-string
 /// `method` or `name`, …), so that no parser difference can skip the check.
-fn tool_names(body: &[u8]) -> Option<Vec<String>> {
+fn tool_names(body: &[u8]) -> Option<Vec<Option<Tool>>> {
     #[derive(serde::Deserialize)]
     struct Message {
         method: Option<String>,
@@ -327,9 +312,9 @@ fn tool_names(body: &[u8]) -> Option<Vec<String>> {
     let names = messages
         .into_iter()
         .filter(|m| m.method.as_deref() == Some("tools/call"))
-        // A call without a name is refused by rmcp; requiring the base
-        // scopes for it (the empty name has no extra scopes) is enough.
-        .map(|m| m.params.and_then(|p| p.name).unwrap_or_default())
+        // A call without a name, or naming no tool of ours, is refused by
+        // rmcp; requiring the base scopes for it is enough.
+        .map(|m| m.params.and_then(|p| p.name).and_then(|n| n.parse().ok()))
         .collect();
     Some(names)
 }

@@ -1,446 +1,149 @@
-//! Server configuration: one typed [`Config`] built from a TOML file, `MCP_*`
-//! environment variables and command-line flags.
+//! Server configuration, in two stages as ripgrep builds its arguments.
 //!
-//! Configuration flows low to high, as in ripgrep: clap parses flags and their
-//! environment variables into [`Cli`], the optional TOML file is read into
-//! [`FileConfig`], and one [`build`] call merges them (flag > environment >
-//! file > default) and validates the result into [`Config`]. Every error names
-//! the key it is about. **This is the only module of the workspace that reads
-//! environment variables**; the libraries (`jwks`, `auth`) receive plain
-//! structs built from [`Config`] in `crate::deps`.
+//! 1. The raw layer (`config::raw`): clap parses flags and their `MCP_*`
+//!    environment variables into [`Cli`], serde reads the optional TOML file
+//!    into [`FileConfig`], and [`Env`] holds the few variables clap does not
+//!    own. Nothing is checked or defaulted there.
+//! 2. [`build`] merges them (flag > environment > file > default) and checks
+//!    them, one function per section, into a [`Config`] whose parts are the
+//!    libraries' own types: `jwks::Config`, `auth::ValidationConfig`,
+//!    `auth::Mode` (carrying its introspection config),
+//!    `auth::TokenCacheConfig`, `auth::ProtectedResourceMetadata`,
+//!    `templates::StoreLimits` and the [`ToolPolicy`]. Each section starts from
+//!    the library's constructor and overrides only what the user set, so each
+//!    default and each invariant lives in the library that uses it, once.
 //!
+//! Every error names the key it is about ([`ConfigError`]). The layering is
+//! written out by hand (`Option::or`, one line per key) rather than through
+//! a layered-config crate: clap already owns the flag/environment layer, and
+//! an error must name the file's dotted key, which a generic merge loses.
+//!
+//! **This is the only module of the workspace that reads environment
+//! variables** (`RUST_LOG` included); the libraries receive plain structs.
 //! Secrets (the introspection client secret) come from the environment or a
 //! `*_file` key, never from a flag or the TOML file itself, and are wrapped in
-//! [`Secret`] so that `Debug` output and logs show `<redacted>`.
+//! `auth::Secret` so that `Debug` output and logs show `<redacted>`.
 //!
 //! The defaults follow the Python walkthrough this server replaces: bind
 //! `127.0.0.1:8000`, public URL `http://localhost:8000`, path `/mcp`, issuer
 //! `http://localhost:8080/realms/mcp`, required scope `mcp:tools`. Every key is
 //! listed in `docs/configuration.md`.
 
+mod raw;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
-use serde::Deserialize;
+use clap::Parser as _;
 use url::Url;
 
-/// Environment variable holding the introspection client secret.
-pub const ENV_INTROSPECTION_CLIENT_SECRET: &str = "MCP_INTROSPECTION_CLIENT_SECRET";
-/// Environment variable that must be `1` for the benchmark-only auth bypass.
-pub const ENV_ALLOW_INSECURE_BENCH: &str = "MCP_ALLOW_INSECURE_BENCH";
-
-/// The tools whose calls change templates; they need `templates:write` by default.
-const DEFAULT_WRITE_TOOLS: [&str; 2] = ["save_template", "delete_template"];
-
-/// Command-line flags. Each flag also reads an `MCP_*` environment variable;
-/// a flag given on the command line wins over the variable, and both win over
-/// the `--config` file.
-#[derive(Debug, Default, Parser)]
-#[command(
-    name = "mcp-file-templates",
-    version,
-    about = "An MCP server that serves file templates over Streamable HTTP, protected as an OAuth 2.1 resource server",
-    long_about = None,
-    after_help = "Precedence: flag > MCP_* environment variable > --config file > default.\n\
-                  The introspection client secret is read only from MCP_INTROSPECTION_CLIENT_SECRET\n\
-                  or from the file named by --introspection-client-secret-file.\n\
-                  See docs/configuration.md for every key."
-)]
-pub struct Cli {
-    /// TOML configuration file.
-    #[arg(long, env = "MCP_CONFIG", value_name = "PATH")]
-    pub config: Option<PathBuf>,
-
-    /// Socket address to listen on [default: 127.0.0.1:8000].
-    #[arg(long, env = "MCP_BIND", value_name = "ADDR")]
-    pub bind: Option<String>,
-
-    /// Public base URL clients use to reach this server [default: http://localhost:8000].
-    #[arg(long, env = "MCP_PUBLIC_URL", value_name = "URL")]
-    pub public_url: Option<String>,
-
-    /// Path the MCP endpoint is mounted at; the protected resource is public URL + path [default: /mcp].
-    #[arg(long, env = "MCP_PATH", value_name = "PATH")]
-    pub path: Option<String>,
-
-    /// Directory holding the `<name>.md` templates, relative to the working directory [default: templates].
-    #[arg(long, env = "MCP_TEMPLATES_DIR", value_name = "DIR")]
-    pub templates_dir: Option<PathBuf>,
-
-    /// Serve statelessly: no MCP sessions, plain JSON responses [default: false].
-    #[arg(long, env = "MCP_STATELESS", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
-    pub stateless: Option<bool>,
-
-    /// Log output format [default: pretty].
-    #[arg(long, env = "MCP_LOG_FORMAT", value_enum)]
-    pub log_format: Option<LogFormat>,
-
-    /// Browser origins allowed besides the public URL's own origin and loopback (comma-separated).
-    #[arg(
-        long = "allowed-origin",
-        env = "MCP_ALLOWED_ORIGINS",
-        value_delimiter = ',',
-        value_name = "ORIGIN"
-    )]
-    pub allowed_origins: Vec<String>,
-
-    /// Extra `Host` values accepted besides the public URL's host and loopback (comma-separated).
-    #[arg(
-        long = "allowed-host",
-        env = "MCP_ALLOWED_HOSTS",
-        value_delimiter = ',',
-        value_name = "HOST"
-    )]
-    pub allowed_hosts: Vec<String>,
-
-    /// Largest accepted request body in bytes [default: 1048576].
-    #[arg(long, env = "MCP_BODY_LIMIT_BYTES", value_name = "BYTES")]
-    pub body_limit_bytes: Option<usize>,
-
-    /// Seconds a request may take before it is answered with 408 [default: 30].
-    #[arg(long, env = "MCP_REQUEST_TIMEOUT_SECS", value_name = "SECS")]
-    pub request_timeout_secs: Option<u64>,
-
-    /// Requests served at once; more are shed with 503 [default: 512].
-    #[arg(long, env = "MCP_CONCURRENCY_LIMIT", value_name = "N")]
-    pub concurrency_limit: Option<usize>,
-
-    /// How bearer tokens are checked [default: jwt].
-    #[arg(long, env = "MCP_AUTH_MODE", value_enum)]
-    pub auth_mode: Option<AuthMode>,
-
-    /// Expected `iss` of access tokens, exact match [default: http://localhost:8080/realms/mcp].
-    #[arg(long, env = "MCP_ISSUER", value_name = "URL")]
-    pub issuer: Option<String>,
-
-    /// Accepted token audiences (comma-separated) [default: the resource URL].
-    #[arg(
-        long = "audience",
-        env = "MCP_AUDIENCE",
-        value_delimiter = ',',
-        value_name = "AUD"
-    )]
-    pub audiences: Vec<String>,
-
-    /// Scopes every MCP request needs (comma-separated) [default: mcp:tools].
-    #[arg(
-        long = "required-scope",
-        env = "MCP_REQUIRED_SCOPES",
-        value_delimiter = ',',
-        value_name = "SCOPE"
-    )]
-    pub required_scopes: Vec<String>,
-
-    /// Extra scopes per tool, `tool=scope[ scope…]` (comma-separated) [default: save_template=templates:write,delete_template=templates:write].
-    #[arg(
-        long = "tool-scope",
-        env = "MCP_TOOL_SCOPES",
-        value_delimiter = ',',
-        value_name = "TOOL=SCOPES"
-    )]
-    pub tool_scopes: Vec<String>,
-
-    /// Tools whose calls re-check the token online by introspection (comma-separated) [default: delete_template].
-    #[arg(
-        long = "verify-online-tool",
-        env = "MCP_VERIFY_ONLINE_TOOLS",
-        value_delimiter = ',',
-        value_name = "TOOL"
-    )]
-    pub verify_online_tools: Vec<String>,
-
-    /// JWKS URL; when unset the keys are found through the issuer's OpenID discovery document.
-    #[arg(long, env = "MCP_JWKS_URI", value_name = "URL")]
-    pub jwks_uri: Option<String>,
-
-    /// RFC 7662 introspection endpoint; enables introspection.
-    #[arg(long, env = "MCP_INTROSPECTION_ENDPOINT", value_name = "URL")]
-    pub introspection_endpoint: Option<String>,
-
-    /// Client id this server authenticates to the introspection endpoint with.
-    #[arg(long, env = "MCP_INTROSPECTION_CLIENT_ID", value_name = "ID")]
-    pub introspection_client_id: Option<String>,
-
-    /// File holding the introspection client secret (trailing newline ignored).
-    #[arg(
-        long,
-        env = "MCP_INTROSPECTION_CLIENT_SECRET_FILE",
-        value_name = "PATH"
-    )]
-    pub introspection_client_secret_file: Option<PathBuf>,
-
-    /// BENCHMARKS ONLY: accept every request without a token. Refused unless MCP_ALLOW_INSECURE_BENCH=1.
-    #[arg(long)]
-    pub dangerously_disable_auth_for_benchmarks: bool,
-}
-
-/// Log output format.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    /// Human-readable, coloured when on a terminal.
-    #[default]
-    Pretty,
-    /// One JSON object per line.
-    Json,
-}
-
-/// How bearer tokens are checked (maps to `auth::Mode`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthMode {
-    /// Local JWT validation against the cached JWKS only.
-    #[default]
-    Jwt,
-    /// Local JWT validation; tokens that are not JWTs go to introspection.
-    JwtThenIntrospection,
-    /// Every token is introspected (cached).
-    Introspection,
-}
-
-/// How the server authenticates to the introspection endpoint.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClientAuth {
-    /// HTTP Basic (`client_secret_basic`).
-    #[default]
-    Basic,
-    /// Form parameters (`client_secret_post`).
-    Post,
-}
-
-/// The `typ` header policy (maps to `auth::TypPolicy`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TypPolicy {
-    /// `JWT`, `at+jwt` or absent (what Keycloak issues by default).
-    #[default]
-    Lenient,
-    /// RFC 9068 §2.1: `at+jwt` only.
-    Rfc9068,
-}
-
-/// The TOML file, as written. Every field is optional; unknown keys are errors.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    bind: Option<String>,
-    public_url: Option<String>,
-    path: Option<String>,
-    templates_dir: Option<PathBuf>,
-    stateless: Option<bool>,
-    log_format: Option<LogFormat>,
-    allowed_origins: Option<Vec<String>>,
-    allowed_hosts: Option<Vec<String>>,
-    #[serde(default)]
-    limits: FileLimits,
-    #[serde(default)]
-    auth: FileAuth,
-    #[serde(default)]
-    jwks: FileJwks,
-    #[serde(default)]
-    introspection: FileIntrospection,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileLimits {
-    body_limit_bytes: Option<usize>,
-    request_timeout_secs: Option<u64>,
-    concurrency_limit: Option<usize>,
-    max_template_bytes: Option<usize>,
-    max_templates: Option<usize>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileAuth {
-    mode: Option<AuthMode>,
-    issuer: Option<String>,
-    audiences: Option<Vec<String>>,
-    required_scopes: Option<Vec<String>>,
-    tool_scopes: Option<BTreeMap<String, Vec<String>>>,
-    verify_online_tools: Option<Vec<String>>,
-    authorization_servers: Option<Vec<String>>,
-    algorithms: Option<Vec<String>>,
-    leeway_secs: Option<u64>,
-    typ: Option<TypPolicy>,
-    max_token_bytes: Option<usize>,
-    token_cache_entries: Option<usize>,
-    accept_azp_only: Option<bool>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileJwks {
-    jwks_uri: Option<String>,
-    ttl_secs: Option<u64>,
-    refresh_ahead_secs: Option<u64>,
-    miss_cooldown_secs: Option<u64>,
-    outage_window_secs: Option<u64>,
-    http_timeout_secs: Option<u64>,
-    max_body_bytes: Option<usize>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileIntrospection {
-    endpoint: Option<String>,
-    client_id: Option<String>,
-    client_secret_file: Option<PathBuf>,
-    client_auth: Option<ClientAuth>,
-    positive_ttl_secs: Option<u64>,
-    negative_ttl_secs: Option<u64>,
-    timeout_secs: Option<u64>,
-    max_entries: Option<usize>,
-}
-
-/// Secrets are the auth crate's redacting [`auth::Secret`]: one type from
-/// the config file to the introspection client.
+pub use self::raw::{
+    AuthMode, Cli, ClientAuth, ENV_ALLOW_INSECURE_BENCH, ENV_INTROSPECTION_CLIENT_SECRET,
+    ENV_LOG_FILTER, Env, FileConfig, LogFormat, TypPolicy,
+};
+use self::raw::{FileAuth, FileIntrospection, FileJwks, FileLimits};
+use crate::authz::{DEFAULT_BASE_SCOPE, ToolPolicy};
+use crate::tool::Tool;
 pub use auth::Secret;
+use templates::StoreLimits;
+
+/// The log filter when `RUST_LOG` is unset.
+const DEFAULT_LOG_FILTER: &str = "info,tower_http=info,rmcp=warn";
+/// The token cache size when `auth.token_cache_entries` is unset.
+const DEFAULT_TOKEN_CACHE_ENTRIES: usize = 10_000;
 
 /// The validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Socket address the server listens on.
     pub bind: SocketAddr,
+    /// Logging.
+    pub log: LogConfig,
     /// Public base URL, no path (e.g. `https://mcp.example.com`).
     pub public_url: Url,
-    /// Path of the MCP endpoint (starts with `/`, no trailing slash).
+    /// Path of the MCP endpoint (e.g. `/mcp`), no trailing slash.
     pub path: String,
-    /// The protected resource URL: public URL + path (RFC 9728 `resource`).
-    pub resource: String,
-    /// Template directory (absolute, resolved against the working directory).
-    pub templates_dir: PathBuf,
-    /// Largest template file accepted by the store.
-    pub max_template_bytes: usize,
-    /// Most templates the store holds.
-    pub max_templates: usize,
-    /// Stateful sessions or stateless JSON.
+    /// The RFC 9728 document: the resource (public URL + path), the
+    /// authorization servers and the supported scopes.
+    pub metadata: auth::ProtectedResourceMetadata,
+    /// Stateful (MCP sessions) or stateless.
     pub session: SessionMode,
-    /// Log output format.
-    pub log_format: LogFormat,
     /// HTTP limits.
     pub http: HttpLimits,
-    /// Browser origins allowed on `/mcp` and by CORS (scheme://host:port).
+    /// Browser origins allowed (CORS and rmcp's `Origin` check).
     pub allowed_origins: Vec<String>,
-    /// `Host` header values accepted (DNS-rebinding guard).
+    /// `Host` values allowed (rmcp's DNS-rebinding guard).
     pub allowed_hosts: Vec<String>,
-    /// Token validation and authorization policy.
-    pub auth: AuthSettings,
-    /// JWKS cache tuning.
-    pub jwks: JwksSettings,
-    /// Introspection client, when configured.
-    pub introspection: Option<IntrospectionSettings>,
-    /// Benchmark-only: no token checks at all (see `auth::dangerous`).
+    /// The template store.
+    pub store: StoreConfig,
+    /// Scopes per tool and the online-checked tools.
+    pub policy: ToolPolicy,
+    /// Token validation.
+    pub auth: AuthConfig,
+    /// Authentication disabled for benchmarks (needs the env opt-in).
     pub insecure_bench: bool,
 }
 
-/// Session handling of the Streamable HTTP transport.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SessionMode {
-    /// `Mcp-Session-Id` sessions, SSE responses (rmcp `legacy_session_mode = true`).
-    Stateful,
-    /// No sessions, `application/json` responses (`legacy_session_mode = false`, `json_response = true`).
-    Stateless,
-}
-
-/// HTTP-level limits.
-#[derive(Clone, Copy, Debug)]
-pub struct HttpLimits {
-    /// Largest request body in bytes.
-    pub body_limit_bytes: usize,
-    /// Time allowed to produce a response.
-    pub request_timeout: Duration,
-    /// Requests served concurrently before shedding with 503.
-    pub concurrency_limit: usize,
-}
-
-/// Token validation and authorization policy.
-#[derive(Clone, Debug)]
-pub struct AuthSettings {
-    /// How tokens are checked.
-    pub mode: AuthMode,
-    /// Exact expected `iss`.
-    pub issuer: String,
-    /// Accepted audiences.
-    pub audiences: Vec<String>,
-    /// Scopes every request to `/mcp` needs.
-    pub required_scopes: Vec<String>,
-    /// Additional scopes per tool name.
-    pub tool_scopes: BTreeMap<String, Vec<String>>,
-    /// Tools whose calls are re-checked online by introspection.
-    pub verify_online_tools: BTreeSet<String>,
-    /// Authorization servers advertised in the RFC 9728 metadata.
-    pub authorization_servers: Vec<String>,
-    /// Accepted JWS algorithms (names as in the JOSE registry, e.g. `RS256`).
-    pub algorithms: Vec<String>,
-    /// Clock skew tolerated on `exp`/`nbf`/`iat`.
-    pub leeway: Duration,
-    /// `typ` header policy.
-    pub typ: TypPolicy,
-    /// Largest token accepted, in bytes.
-    pub max_token_bytes: usize,
-    /// Entries of the verified-token cache; 0 disables it.
-    pub token_cache_entries: usize,
-    /// Accept a token whose `azp` (but not `aud`) names this resource.
-    pub accept_azp_only: bool,
-}
-
-impl AuthSettings {
-    /// Every scope a call of `tool` needs: the base scopes, then the tool's own.
-    pub fn scopes_for_tool(&self, tool: &str) -> Vec<String> {
-        let mut scopes = self.required_scopes.clone();
-        for scope in self.tool_scopes.get(tool).into_iter().flatten() {
-            if !scopes.contains(scope) {
-                scopes.push(scope.clone());
-            }
-        }
-        scopes
+impl Config {
+    /// The protected resource identifier: public URL + path.
+    #[must_use]
+    pub fn resource(&self) -> &str {
+        &self.metadata.resource
     }
 }
 
-/// JWKS cache tuning (maps to `jwks::Config`).
-#[derive(Clone, Debug)]
-pub struct JwksSettings {
-    /// Explicit JWKS URL; `None` means OpenID discovery from the issuer.
-    pub jwks_uri: Option<Url>,
-    /// Background refresh period.
-    pub ttl: Duration,
-    /// Refresh this long before the TTL elapses.
-    pub refresh_ahead: Duration,
-    /// Window that rate-limits refreshes on unknown `kid`.
-    pub miss_cooldown: Duration,
-    /// How long the last good key set is served while refreshes fail.
-    pub outage_window: Duration,
-    /// Connect + read timeout of one fetch.
-    pub http_timeout: Duration,
-    /// Largest JWKS document accepted.
-    pub max_body_bytes: usize,
+/// Logging.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Output format.
+    pub format: LogFormat,
+    /// `tracing_subscriber::EnvFilter` directives (`RUST_LOG` or the default).
+    pub filter: String,
 }
 
-/// Introspection client settings (maps to `auth::IntrospectionConfig`).
+/// Whether MCP sessions are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionMode {
+    /// `Mcp-Session-Id` sessions, SSE streams (rmcp's legacy session mode).
+    Stateful,
+    /// No sessions; every POST is answered with plain JSON.
+    Stateless,
+}
+
+/// HTTP limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Largest accepted request body (413 beyond).
+    pub body_limit_bytes: usize,
+    /// Time a request may take (408 beyond).
+    pub request_timeout: Duration,
+    /// Requests served at once (503 beyond).
+    pub concurrency_limit: usize,
+}
+
+/// The template store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The directory holding `<name>.md` files, absolute.
+    pub dir: PathBuf,
+    /// Size and count limits.
+    pub limits: StoreLimits,
+}
+
+/// Everything the validator is built from, as the libraries take it.
 #[derive(Clone, Debug)]
-pub struct IntrospectionSettings {
-    /// RFC 7662 endpoint.
-    pub endpoint: Url,
-    /// Client id of this resource server.
-    pub client_id: String,
-    /// Client secret.
-    pub client_secret: Secret,
-    /// Client authentication method.
-    pub client_auth: ClientAuth,
-    /// How long an active answer is cached (capped by the token's `exp`).
-    pub positive_ttl: Duration,
-    /// How long an inactive answer is cached.
-    pub negative_ttl: Duration,
-    /// Timeout of one introspection call.
-    pub timeout: Duration,
-    /// Entries of the introspection cache.
-    pub max_entries: usize,
+pub struct AuthConfig {
+    /// Where the signing keys come from and how they are cached.
+    pub jwks: jwks::Config,
+    /// What a token must satisfy.
+    pub validation: auth::ValidationConfig,
+    /// Local, local-then-introspection or introspection-only, with the
+    /// introspection client where the mode needs one.
+    pub mode: auth::Mode,
+    /// The verified-token cache.
+    pub token_cache: auth::TokenCacheConfig,
 }
 
 /// A configuration error naming the key it is about.
@@ -457,28 +160,6 @@ fn err(key: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         key,
         reason: reason.into(),
-    }
-}
-
-/// Values this module takes from the process environment outside clap.
-#[derive(Debug, Default)]
-pub struct Env {
-    /// `MCP_INTROSPECTION_CLIENT_SECRET`.
-    pub introspection_client_secret: Option<Secret>,
-    /// `MCP_ALLOW_INSECURE_BENCH == "1"`.
-    pub allow_insecure_bench: bool,
-}
-
-impl Env {
-    /// Reads the variables from the process environment.
-    pub fn from_process() -> Self {
-        Self {
-            introspection_client_secret: std::env::var(ENV_INTROSPECTION_CLIENT_SECRET)
-                .ok()
-                .filter(|s| !s.is_empty())
-                .map(Secret::new),
-            allow_insecure_bench: std::env::var(ENV_ALLOW_INSECURE_BENCH).as_deref() == Ok("1"),
-        }
     }
 }
 
@@ -509,42 +190,88 @@ pub fn parse_file(text: &str) -> Result<FileConfig, toml::de::Error> {
 
 /// Merges flags (and their environment variables), the file and defaults into
 /// a validated [`Config`]. `cwd` resolves a relative templates directory.
-pub fn build(cli: Cli, file: FileConfig, env: Env, cwd: &Path) -> Result<Config, ConfigError> {
-    let bind = cli
-        .bind
-        .or(file.bind)
-        .unwrap_or_else(|| "127.0.0.1:8000".to_owned());
-    let bind: SocketAddr = bind
-        .parse()
-        .map_err(|e| err("bind", format!("{bind:?} is not a socket address: {e}")))?;
+pub fn build(cli: Cli, mut file: FileConfig, env: Env, cwd: &Path) -> Result<Config, ConfigError> {
+    if cli.dangerously_disable_auth_for_benchmarks && !env.allow_insecure_bench {
+        return Err(err(
+            "dangerously_disable_auth_for_benchmarks",
+            format!("refused: also set {ENV_ALLOW_INSECURE_BENCH}=1 to run without authentication"),
+        ));
+    }
+    let bind = cli.bind.clone().or(file.bind);
+    let bind = parse_bind(bind.as_deref().unwrap_or("127.0.0.1:8000"))?;
+    let public_url = parse_public_url(
+        cli.public_url
+            .clone()
+            .or(file.public_url)
+            .as_deref()
+            .unwrap_or("http://localhost:8000"),
+    )?;
+    let path = normalise_path(cli.path.clone().or(file.path).as_deref().unwrap_or("/mcp"))?;
+    let resource = format!("{}{path}", origin_of(&public_url));
 
-    let public_url_text = cli
-        .public_url
-        .or(file.public_url)
-        .unwrap_or_else(|| "http://localhost:8000".to_owned());
-    let public_url = parse_public_url(&public_url_text)?;
+    let policy = policy(&cli, &file.auth)?;
+    let authorization_servers = file.auth.authorization_servers.take();
+    let auth = auth_section(
+        &cli,
+        file.auth,
+        file.jwks,
+        file.introspection,
+        &env,
+        &resource,
+    )?;
+    let authorization_servers =
+        authorization_servers.unwrap_or_else(|| vec![auth.validation.issuer.clone()]);
+    let metadata = auth::ProtectedResourceMetadata::new(
+        resource,
+        authorization_servers,
+        policy.supported().to_vec(),
+    )
+    .map_err(|e| err("auth.authorization_servers", e.to_string()))?;
 
-    let path = normalise_path(&cli.path.or(file.path).unwrap_or_else(|| "/mcp".to_owned()))?;
-    let resource = format!("{}{}", origin_of(&public_url), path);
+    Ok(Config {
+        bind,
+        log: LogConfig {
+            format: cli
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Pretty),
+            filter: env
+                .log_filter
+                .unwrap_or_else(|| DEFAULT_LOG_FILTER.to_owned()),
+        },
+        allowed_origins: allowed_origins(
+            &public_url,
+            cli.allowed_origins.clone(),
+            file.allowed_origins,
+        )?,
+        allowed_hosts: allowed_hosts(&public_url, cli.allowed_hosts.clone(), file.allowed_hosts)?,
+        public_url,
+        path,
+        metadata,
+        session: if cli.stateless.or(file.stateless).unwrap_or(false) {
+            SessionMode::Stateless
+        } else {
+            SessionMode::Stateful
+        },
+        http: http_limits(&cli, &file.limits)?,
+        store: store(
+            cli.templates_dir.clone().or(file.templates_dir),
+            &file.limits,
+            cwd,
+        )?,
+        policy,
+        auth,
+        insecure_bench: cli.dangerously_disable_auth_for_benchmarks,
+    })
+}
 
-    let templates_dir = cli
-        .templates_dir
-        .or(file.templates_dir)
-        .unwrap_or_else(|| PathBuf::from("templates"));
-    let templates_dir = if templates_dir.is_absolute() {
-        templates_dir
-    } else {
-        cwd.join(templates_dir)
-    };
+fn parse_bind(text: &str) -> Result<SocketAddr, ConfigError> {
+    text.parse()
+        .map_err(|e| err("bind", format!("{text:?} is not a socket address: {e}")))
+}
 
-    let session = if cli.stateless.or(file.stateless).unwrap_or(false) {
-        SessionMode::Stateless
-    } else {
-        SessionMode::Stateful
-    };
-
-    let limits = file.limits;
-    let http = HttpLimits {
+fn http_limits(cli: &Cli, limits: &FileLimits) -> Result<HttpLimits, ConfigError> {
+    Ok(HttpLimits {
         body_limit_bytes: positive(
             "limits.body_limit_bytes",
             cli.body_limit_bytes
@@ -563,251 +290,282 @@ pub fn build(cli: Cli, file: FileConfig, env: Env, cwd: &Path) -> Result<Config,
                 .or(limits.concurrency_limit)
                 .unwrap_or(512),
         )?,
-    };
-    let max_template_bytes = positive(
-        "limits.max_template_bytes",
-        limits.max_template_bytes.unwrap_or(256 * 1024),
-    )?;
-    let max_templates = positive(
-        "limits.max_templates",
-        limits.max_templates.unwrap_or(10_000),
-    )?;
+    })
+}
 
-    let allowed_origins = {
-        let extra = non_empty_or(
-            cli.allowed_origins,
-            file.allowed_origins.unwrap_or_default(),
-        );
-        let mut origins = vec![origin_of(&public_url)];
-        for origin in extra {
-            let parsed = Url::parse(&origin).map_err(|e| {
-                err(
-                    "allowed_origins",
-                    format!("{origin:?} is not an origin: {e}"),
-                )
-            })?;
-            if parsed.path() != "/" || parsed.query().is_some() || !parsed.has_host() {
-                return Err(err(
-                    "allowed_origins",
-                    format!("{origin:?} must be scheme://host[:port] with no path"),
-                ));
-            }
-            push_unique(&mut origins, origin_of(&parsed));
-        }
-        for loopback in ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"] {
-            push_unique(&mut origins, loopback.to_owned());
-        }
-        origins
-    };
+fn store(
+    dir: Option<PathBuf>,
+    limits: &FileLimits,
+    cwd: &Path,
+) -> Result<StoreConfig, ConfigError> {
+    let dir = dir.unwrap_or_else(|| PathBuf::from("templates"));
+    let mut store_limits = StoreLimits::default();
+    if let Some(bytes) = limits.max_template_bytes {
+        store_limits.max_template_bytes = positive("limits.max_template_bytes", bytes)?;
+    }
+    if let Some(count) = limits.max_templates {
+        store_limits.max_templates = positive("limits.max_templates", count)?;
+    }
+    Ok(StoreConfig {
+        dir: if dir.is_absolute() {
+            dir
+        } else {
+            cwd.join(dir)
+        },
+        limits: store_limits,
+    })
+}
 
-    let allowed_hosts = {
-        let mut hosts = Vec::new();
-        if let Some(host) = public_url.host_str() {
-            push_unique(&mut hosts, host.to_owned());
-        }
-        for host in non_empty_or(cli.allowed_hosts, file.allowed_hosts.unwrap_or_default()) {
-            if host.is_empty() || host.contains('/') {
-                return Err(err("allowed_hosts", format!("{host:?} is not a host name")));
-            }
-            push_unique(&mut hosts, host);
-        }
-        for loopback in ["localhost", "127.0.0.1", "::1"] {
-            push_unique(&mut hosts, loopback.to_owned());
-        }
-        hosts
-    };
-
-    let fa = file.auth;
-    let issuer = cli
-        .issuer
-        .or(fa.issuer)
-        .unwrap_or_else(|| "http://localhost:8080/realms/mcp".to_owned());
-    Url::parse(&issuer).map_err(|e| err("auth.issuer", format!("{issuer:?} is not a URL: {e}")))?;
-    let audiences = non_empty_or(cli.audiences, fa.audiences.unwrap_or_default());
-    let audiences = if audiences.is_empty() {
-        vec![resource.clone()]
-    } else {
-        audiences
-    };
-    let required_scopes = non_empty_or(cli.required_scopes, fa.required_scopes.unwrap_or_default());
-    let required_scopes = if required_scopes.is_empty() {
-        vec!["mcp:tools".to_owned()]
-    } else {
-        required_scopes
-    };
-    check_scopes("auth.required_scopes", &required_scopes)?;
-    let tool_scopes = if !cli.tool_scopes.is_empty() {
-        parse_tool_scopes(&cli.tool_scopes)?
-    } else if let Some(map) = fa.tool_scopes {
-        map
-    } else {
-        DEFAULT_WRITE_TOOLS
-            .iter()
-            .map(|tool| ((*tool).to_owned(), vec!["templates:write".to_owned()]))
-            .collect()
-    };
-    for (tool, scopes) in &tool_scopes {
-        check_tool("auth.tool_scopes", tool)?;
-        check_scopes("auth.tool_scopes", scopes)?;
-    }
-    let verify_online_tools: BTreeSet<String> = if !cli.verify_online_tools.is_empty() {
-        cli.verify_online_tools.into_iter().collect()
-    } else {
-        fa.verify_online_tools
-            .unwrap_or_else(|| vec!["delete_template".to_owned()])
-            .into_iter()
-            .collect()
-    };
-    for tool in &verify_online_tools {
-        check_tool("auth.verify_online_tools", tool)?;
-    }
-    let authorization_servers = fa
-        .authorization_servers
-        .unwrap_or_else(|| vec![issuer.clone()]);
-    let algorithms = fa.algorithms.unwrap_or_else(|| {
-        ["RS256", "PS256", "ES256", "EdDSA"]
-            .map(str::to_owned)
-            .to_vec()
-    });
-    if algorithms.is_empty() {
-        return Err(err("auth.algorithms", "at least one algorithm is needed"));
-    }
-    for alg in &algorithms {
-        if alg.eq_ignore_ascii_case("none") || alg.to_ascii_uppercase().starts_with("HS") {
+fn allowed_origins(
+    public_url: &Url,
+    flags: Vec<String>,
+    file: Option<Vec<String>>,
+) -> Result<Vec<String>, ConfigError> {
+    let mut origins = vec![origin_of(public_url)];
+    for origin in non_empty_or(flags, file) {
+        let parsed = Url::parse(&origin).map_err(|e| {
+            err(
+                "allowed_origins",
+                format!("{origin:?} is not an origin: {e}"),
+            )
+        })?;
+        if parsed.path() != "/" || parsed.query().is_some() || !parsed.has_host() {
             return Err(err(
-                "auth.algorithms",
-                format!("{alg} is refused: only asymmetric signature algorithms are allowed"),
+                "allowed_origins",
+                format!("{origin:?} must be scheme://host[:port] with no path"),
             ));
         }
+        push_unique(&mut origins, origin_of(&parsed));
     }
-    let mode = cli.auth_mode.or(fa.mode).unwrap_or_default();
-    let auth = AuthSettings {
-        mode,
-        issuer: issuer.clone(),
-        audiences,
-        required_scopes,
-        tool_scopes,
-        verify_online_tools,
-        authorization_servers,
-        algorithms,
-        leeway: Duration::from_secs(fa.leeway_secs.unwrap_or(60)),
-        typ: fa.typ.unwrap_or_default(),
-        max_token_bytes: positive(
-            "auth.max_token_bytes",
-            fa.max_token_bytes.unwrap_or(8 * 1024),
-        )?,
-        token_cache_entries: fa.token_cache_entries.unwrap_or(10_000),
-        accept_azp_only: fa.accept_azp_only.unwrap_or(false),
-    };
+    for loopback in ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"] {
+        push_unique(&mut origins, loopback.to_owned());
+    }
+    Ok(origins)
+}
 
-    let fj = file.jwks;
-    let jwks_uri = cli
-        .jwks_uri
-        .or(fj.jwks_uri)
-        .map(|uri| Url::parse(&uri).map_err(|e| err("jwks.jwks_uri", format!("{uri:?}: {e}"))))
-        .transpose()?;
-    let jwks = JwksSettings {
-        jwks_uri,
-        ttl: secs("jwks.ttl_secs", fj.ttl_secs.unwrap_or(300))?,
-        refresh_ahead: Duration::from_secs(fj.refresh_ahead_secs.unwrap_or(30)),
-        miss_cooldown: secs(
-            "jwks.miss_cooldown_secs",
-            fj.miss_cooldown_secs.unwrap_or(30),
-        )?,
-        outage_window: secs(
-            "jwks.outage_window_secs",
-            fj.outage_window_secs.unwrap_or(24 * 3600),
-        )?,
-        http_timeout: secs("jwks.http_timeout_secs", fj.http_timeout_secs.unwrap_or(5))?,
-        max_body_bytes: positive(
-            "jwks.max_body_bytes",
-            fj.max_body_bytes.unwrap_or(256 * 1024),
-        )?,
+fn allowed_hosts(
+    public_url: &Url,
+    flags: Vec<String>,
+    file: Option<Vec<String>>,
+) -> Result<Vec<String>, ConfigError> {
+    let mut hosts = Vec::new();
+    if let Some(host) = public_url.host_str() {
+        push_unique(&mut hosts, host.to_owned());
+    }
+    for host in non_empty_or(flags, file) {
+        if host.is_empty() || host.contains('/') {
+            return Err(err("allowed_hosts", format!("{host:?} is not a host name")));
+        }
+        push_unique(&mut hosts, host);
+    }
+    for loopback in ["localhost", "127.0.0.1", "::1"] {
+        push_unique(&mut hosts, loopback.to_owned());
+    }
+    Ok(hosts)
+}
+
+/// The tool policy: base scopes, extra scopes per tool, online-checked tools.
+fn policy(cli: &Cli, fa: &FileAuth) -> Result<ToolPolicy, ConfigError> {
+    let mut base = non_empty_or(cli.required_scopes.clone(), fa.required_scopes.clone());
+    if base.is_empty() {
+        base.push(DEFAULT_BASE_SCOPE.to_owned());
+    }
+    check_scopes("auth.required_scopes", &base)?;
+
+    let per_tool = if !cli.tool_scopes.is_empty() {
+        parse_tool_scope_flags(&cli.tool_scopes)?
+    } else if let Some(map) = &fa.tool_scopes {
+        map.iter()
+            .map(|(tool, scopes)| Ok((tool_named("auth.tool_scopes", tool)?, scopes.clone())))
+            .collect::<Result<BTreeMap<_, _>, ConfigError>>()?
+    } else {
+        ToolPolicy::default_tool_scopes()
     };
-    if jwks.refresh_ahead >= jwks.ttl {
-        return Err(err(
-            "jwks.refresh_ahead_secs",
-            "must be shorter than jwks.ttl_secs",
-        ));
+    for scopes in per_tool.values() {
+        check_scopes("auth.tool_scopes", scopes)?;
     }
 
-    let fi = file.introspection;
-    let introspection = match cli.introspection_endpoint.or(fi.endpoint) {
-        None => None,
-        Some(endpoint) => {
-            let endpoint = Url::parse(&endpoint)
-                .map_err(|e| err("introspection.endpoint", format!("{endpoint:?}: {e}")))?;
-            let client_id = cli
-                .introspection_client_id
-                .or(fi.client_id)
-                .ok_or_else(|| {
-                    err(
-                        "introspection.client_id",
-                        "required when introspection.endpoint is set",
-                    )
-                })?;
-            let secret_file = cli
-                .introspection_client_secret_file
-                .or(fi.client_secret_file);
-            let client_secret = match (env.introspection_client_secret, secret_file) {
-                (Some(secret), _) => secret,
-                (None, Some(path)) => read_secret_file(&path)?,
-                (None, None) => {
-                    return Err(err(
-                        "introspection.client_secret_file",
-                        format!(
-                            "introspection needs a client secret: set {ENV_INTROSPECTION_CLIENT_SECRET} or introspection.client_secret_file"
-                        ),
-                    ));
-                }
-            };
-            Some(IntrospectionSettings {
-                endpoint,
-                client_id,
-                client_secret,
-                client_auth: fi.client_auth.unwrap_or_default(),
-                positive_ttl: Duration::from_secs(fi.positive_ttl_secs.unwrap_or(60)),
-                negative_ttl: Duration::from_secs(fi.negative_ttl_secs.unwrap_or(10)),
-                timeout: secs("introspection.timeout_secs", fi.timeout_secs.unwrap_or(5))?,
-                max_entries: positive(
-                    "introspection.max_entries",
-                    fi.max_entries.unwrap_or(10_000),
-                )?,
-            })
+    let online = non_empty_or(
+        cli.verify_online_tools.clone(),
+        fa.verify_online_tools.clone(),
+    );
+    let verify_online = if online.is_empty() && fa.verify_online_tools.is_none() {
+        ToolPolicy::default_verify_online()
+    } else {
+        online
+            .iter()
+            .map(|tool| tool_named("auth.verify_online_tools", tool))
+            .collect::<Result<BTreeSet<_>, _>>()?
+    };
+    Ok(ToolPolicy::new(base, &per_tool, verify_online))
+}
+
+/// The validator's configuration: keys, claims, mode, token cache.
+fn auth_section(
+    cli: &Cli,
+    fa: FileAuth,
+    fj: FileJwks,
+    fi: FileIntrospection,
+    env: &Env,
+    resource: &str,
+) -> Result<AuthConfig, ConfigError> {
+    let issuer_text = cli.issuer.clone().or(fa.issuer);
+    let issuer_text = issuer_text
+        .as_deref()
+        .unwrap_or("http://localhost:8080/realms/mcp");
+    let issuer = Url::parse(issuer_text)
+        .map_err(|e| err("auth.issuer", format!("{issuer_text:?} is not a URL: {e}")))?;
+
+    let mut audiences = non_empty_or(cli.audiences.clone(), fa.audiences);
+    if audiences.is_empty() {
+        audiences.push(resource.to_owned());
+    }
+    // The exact `iss` string as configured (a trailing slash matters), not
+    // the URL's serialisation.
+    let mut validation = auth::ValidationConfig::new(issuer_text, audiences)
+        .map_err(|e| err("auth.audiences", e.to_string()))?;
+    if let Some(names) = fa.algorithms {
+        validation.algorithms = names
+            .iter()
+            .map(|name| auth::parse_algorithm(name))
+            .collect::<Result<_, _>>()
+            .map_err(|e| err("auth.algorithms", e.to_string()))?;
+    }
+    if let Some(secs) = fa.leeway_secs {
+        validation.leeway = Duration::from_secs(secs);
+    }
+    if let Some(typ) = fa.typ {
+        validation.typ = match typ {
+            TypPolicy::Lenient => auth::TypPolicy::Lenient,
+            TypPolicy::Rfc9068 => auth::TypPolicy::Rfc9068Strict,
+        };
+    }
+    if let Some(bytes) = fa.max_token_bytes {
+        validation.max_token_bytes = bytes;
+    }
+    if let Some(accept) = fa.accept_azp_only {
+        validation.accept_azp_only = accept;
+    }
+    validation.check().map_err(|e| err("auth", e.to_string()))?;
+
+    let jwks = jwks_section(cli, fj, issuer)?;
+    let introspection = introspection_section(cli, fi, env)?;
+    let mode = match (
+        cli.auth_mode.or(fa.mode).unwrap_or(AuthMode::Jwt),
+        introspection,
+    ) {
+        (AuthMode::Jwt, online) => auth::Mode::Jwt { online },
+        (AuthMode::JwtThenIntrospection, Some(i)) => auth::Mode::JwtThenIntrospection(i),
+        (AuthMode::Introspection, Some(i)) => auth::Mode::Introspection(i),
+        (_, None) => {
+            return Err(err(
+                "auth.mode",
+                "this mode needs introspection.endpoint, introspection.client_id and a client secret",
+            ));
         }
     };
-    if mode != AuthMode::Jwt && introspection.is_none() {
-        return Err(err(
-            "auth.mode",
-            "this mode needs introspection.endpoint, introspection.client_id and a client secret",
-        ));
-    }
-
-    if cli.dangerously_disable_auth_for_benchmarks && !env.allow_insecure_bench {
-        return Err(err(
-            "dangerously_disable_auth_for_benchmarks",
-            format!("refused: also set {ENV_ALLOW_INSECURE_BENCH}=1 to run without authentication"),
-        ));
-    }
-
-    Ok(Config {
-        bind,
-        public_url,
-        path,
-        resource,
-        templates_dir,
-        max_template_bytes,
-        max_templates,
-        session,
-        log_format: cli.log_format.or(file.log_format).unwrap_or_default(),
-        http,
-        allowed_origins,
-        allowed_hosts,
-        auth,
+    let token_cache = match fa
+        .token_cache_entries
+        .unwrap_or(DEFAULT_TOKEN_CACHE_ENTRIES)
+    {
+        0 => auth::TokenCacheConfig::disabled(),
+        entries => auth::TokenCacheConfig::enabled(entries),
+    };
+    Ok(AuthConfig {
         jwks,
-        introspection,
-        insecure_bench: cli.dangerously_disable_auth_for_benchmarks,
+        validation,
+        mode,
+        token_cache,
     })
+}
+
+fn jwks_section(cli: &Cli, fj: FileJwks, issuer: Url) -> Result<jwks::Config, ConfigError> {
+    let source = match cli.jwks_uri.clone().or(fj.jwks_uri) {
+        Some(uri) => jwks::Source::JwksUri(
+            Url::parse(&uri).map_err(|e| err("jwks.jwks_uri", format!("{uri:?}: {e}")))?,
+        ),
+        None => jwks::Source::Discovery { issuer },
+    };
+    let mut config = jwks::Config::new(source);
+    let secs = Duration::from_secs;
+    if let Some(s) = fj.ttl_secs {
+        config.ttl = secs(s);
+    }
+    if let Some(s) = fj.refresh_ahead_secs {
+        config.refresh_ahead = secs(s);
+    }
+    if let Some(s) = fj.miss_cooldown_secs {
+        config.miss_cooldown = secs(s);
+    }
+    if let Some(s) = fj.outage_window_secs {
+        config.outage_window = secs(s);
+    }
+    if let Some(s) = fj.http_timeout_secs {
+        config.http_timeout = secs(s);
+    }
+    if let Some(bytes) = fj.max_body_bytes {
+        config.max_body_bytes = bytes;
+    }
+    config.validate().map_err(|e| err("jwks", e.to_string()))?;
+    Ok(config)
+}
+
+fn introspection_section(
+    cli: &Cli,
+    fi: FileIntrospection,
+    env: &Env,
+) -> Result<Option<auth::IntrospectionConfig>, ConfigError> {
+    let Some(endpoint) = cli.introspection_endpoint.clone().or(fi.endpoint) else {
+        return Ok(None);
+    };
+    let endpoint = Url::parse(&endpoint)
+        .map_err(|e| err("introspection.endpoint", format!("{endpoint:?}: {e}")))?;
+    let client_id = cli
+        .introspection_client_id
+        .clone()
+        .or(fi.client_id)
+        .ok_or_else(|| {
+            err(
+                "introspection.client_id",
+                "required when introspection.endpoint is set",
+            )
+        })?;
+    let secret_file = cli
+        .introspection_client_secret_file
+        .clone()
+        .or(fi.client_secret_file);
+    let client_secret = match (&env.introspection_client_secret, secret_file) {
+        (Some(secret), _) => secret.clone(),
+        (None, Some(path)) => read_secret_file(&path)?,
+        (None, None) => {
+            return Err(err(
+                "introspection.client_secret_file",
+                format!(
+                    "introspection needs a client secret: set {ENV_INTROSPECTION_CLIENT_SECRET} or introspection.client_secret_file"
+                ),
+            ));
+        }
+    };
+    let mut config = auth::IntrospectionConfig::new(endpoint, client_id, client_secret);
+    if let Some(client_auth) = fi.client_auth {
+        config.client_auth = match client_auth {
+            ClientAuth::Basic => auth::ClientAuth::Basic,
+            ClientAuth::Post => auth::ClientAuth::Post,
+        };
+    }
+    if let Some(s) = fi.positive_ttl_secs {
+        config.positive_ttl = Duration::from_secs(s);
+    }
+    if let Some(s) = fi.negative_ttl_secs {
+        config.negative_ttl = Duration::from_secs(s);
+    }
+    if let Some(s) = fi.timeout_secs {
+        config.timeout = secs("introspection.timeout_secs", s)?;
+    }
+    if let Some(entries) = fi.max_entries {
+        config.max_entries = positive("introspection.max_entries", entries)?;
+    }
+    Ok(Some(config))
 }
 
 fn parse_public_url(text: &str) -> Result<Url, ConfigError> {
@@ -849,7 +607,8 @@ fn normalise_path(path: &str) -> Result<String, ConfigError> {
     Ok(trimmed.to_owned())
 }
 
-fn parse_tool_scopes(entries: &[String]) -> Result<BTreeMap<String, Vec<String>>, ConfigError> {
+/// `tool=scope[ scope…]` entries of `--tool-scope`.
+fn parse_tool_scope_flags(entries: &[String]) -> Result<BTreeMap<Tool, Vec<String>>, ConfigError> {
     let mut map = BTreeMap::new();
     for entry in entries {
         let (tool, scopes) = entry.split_once('=').ok_or_else(|| {
@@ -859,23 +618,14 @@ fn parse_tool_scopes(entries: &[String]) -> Result<BTreeMap<String, Vec<String>>
             )
         })?;
         let scopes: Vec<String> = scopes.split_whitespace().map(str::to_owned).collect();
-        map.insert(tool.trim().to_owned(), scopes);
+        map.insert(tool_named("auth.tool_scopes", tool.trim())?, scopes);
     }
     Ok(map)
 }
 
-fn check_tool(key: &'static str, tool: &str) -> Result<(), ConfigError> {
-    if crate::mcp::TOOL_NAMES.contains(&tool) {
-        Ok(())
-    } else {
-        Err(err(
-            key,
-            format!(
-                "unknown tool {tool:?}; tools are {}",
-                crate::mcp::TOOL_NAMES.join(", ")
-            ),
-        ))
-    }
+fn tool_named(key: &'static str, name: &str) -> Result<Tool, ConfigError> {
+    name.parse()
+        .map_err(|e: crate::tool::UnknownTool| err(key, e.to_string()))
 }
 
 /// RFC 6749 §3.3: scope tokens are printable ASCII without space, `"` or `\`.
@@ -925,8 +675,13 @@ fn secs(key: &'static str, value: u64) -> Result<Duration, ConfigError> {
     }
 }
 
-fn non_empty_or(first: Vec<String>, second: Vec<String>) -> Vec<String> {
-    if first.is_empty() { second } else { first }
+/// The flag's list when given, else the file's, else empty.
+fn non_empty_or(flags: Vec<String>, file: Option<Vec<String>>) -> Vec<String> {
+    if flags.is_empty() {
+        file.unwrap_or_default()
+    } else {
+        flags
+    }
 }
 
 fn push_unique(list: &mut Vec<String>, item: String) {

@@ -65,7 +65,9 @@ pub fn audit(
 ) {
     let issuer = principal.map_or("-", |p| p.issuer.as_str());
     let subject = principal.and_then(|p| p.subject.as_deref()).unwrap_or("-");
-    let client = principal.and_then(|p| p.client_id.as_deref()).unwrap_or("-");
+    let client = principal
+        .and_then(|p| p.client_id.as_deref())
+        .unwrap_or("-");
     let tool = tool.name();
     let template = template.unwrap_or("-");
     match audited {

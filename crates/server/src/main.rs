@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use mcp_file_templates::app::{build_app, listen};
-use mcp_file_templates::config::{self, Config, LogFormat};
+use mcp_file_templates::config::{self, Config, LogConfig, LogFormat};
 use mcp_file_templates::deps;
 
 /// mimalloc instead of the system allocator: a request allocates and frees
@@ -28,7 +28,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(config.log_format);
+    init_tracing(&config.log);
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -43,11 +43,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info,rmcp=warn"));
+/// Starts logging with the configuration's filter (`RUST_LOG`, read by
+/// `config` like every other variable) and format.
+fn init_tracing(log: &LogConfig) {
+    let filter = EnvFilter::try_new(&log.filter).unwrap_or_else(|e| {
+        eprintln!(
+            "mcp-file-templates: ignoring the log filter {:?}: {e}",
+            log.filter
+        );
+        EnvFilter::new("info")
+    });
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
+    match log.format {
         LogFormat::Pretty => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
@@ -61,10 +68,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!(
         bind = %config.bind,
-        resource = %config.resource,
-        issuer = %config.auth.issuer,
+        resource = %config.resource(),
+        issuer = %config.auth.validation.issuer,
         session = ?config.session,
-        templates = %config.templates_dir.display(),
+        templates = %config.store.dir.display(),
         "starting"
     );
     let shutdown = CancellationToken::new();

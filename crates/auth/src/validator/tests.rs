@@ -22,7 +22,13 @@ fn validator_with(edit: impl FnOnce(&mut ValidationConfig)) -> Validator {
     let mut config =
         ValidationConfig::new(ISS, vec!["https://mcp.example.com/mcp".into()]).unwrap();
     edit(&mut config);
-    Validator::new(config, jwks(), Mode::Jwt, TokenCacheConfig::enabled(100)).unwrap()
+    Validator::new(
+        config,
+        jwks(),
+        Mode::Jwt { online: None },
+        TokenCacheConfig::enabled(100),
+    )
+    .unwrap()
 }
 
 /// An unsigned token with the given header (the signature is never reached).
@@ -80,8 +86,13 @@ fn symmetric_algorithms_refused_at_construction() {
     ] {
         let mut config = ValidationConfig::new(ISS, vec!["aud".into()]).unwrap();
         config.algorithms.push(alg);
-        let e =
-            Validator::new(config, jwks(), Mode::Jwt, TokenCacheConfig::disabled()).unwrap_err();
+        let e = Validator::new(
+            config,
+            jwks(),
+            Mode::Jwt { online: None },
+            TokenCacheConfig::disabled(),
+        )
+        .unwrap_err();
         assert_eq!(e.kind().label(), "config");
     }
     assert!(ValidationConfig::new(ISS, vec![]).is_err());
@@ -90,9 +101,8 @@ fn symmetric_algorithms_refused_at_construction() {
 
 #[test]
 fn jwt_mode_has_no_introspection() {
-    // The modes that introspect carry their configuration (`Mode` holds it),
-    // so only `Mode::Jwt` lacks one, and asking it to introspect is a
-    // configuration error, not a silent pass.
+    // `Mode::Jwt { online: None }` has no introspection client, and asking
+    // it to introspect is a configuration error, not a silent pass.
     let v = validator_with(|_| {});
     assert_eq!(v.mode(), ModeKind::Jwt);
     assert!(v.mode().uses_jwks() && !v.mode().introspects());
@@ -113,7 +123,17 @@ fn mode_kind_of_each_mode() {
         "id",
         crate::Secret::new("s"),
     );
-    assert_eq!(Mode::Jwt.kind(), ModeKind::Jwt);
+    assert_eq!(Mode::Jwt { online: None }.kind(), ModeKind::Jwt);
+    // Jwt with an online client: still decided locally, but `introspect`
+    // (explicit online checks) is available.
+    let m = Mode::Jwt {
+        online: Some(c.clone()),
+    };
+    assert_eq!(m.kind(), ModeKind::Jwt);
+    assert!(!m.kind().introspects() && m.introspection().is_some());
+    let config = ValidationConfig::new(ISS, vec!["aud".into()]).unwrap();
+    let v = Validator::new(config, jwks(), m, TokenCacheConfig::disabled()).unwrap();
+    assert!(v.introspection_configured());
     let m = Mode::JwtThenIntrospection(c.clone());
     assert_eq!(m.kind(), ModeKind::JwtThenIntrospection);
     assert!(m.kind().uses_jwks() && m.kind().introspects());

@@ -5,7 +5,7 @@ use super::*;
 #[track_caller]
 fn check(body: &str, expected: Option<&[&str]>) {
     let found = tool_names(body.as_bytes());
-    let expected = expected.map(|e| e.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+    let expected = expected.map(|e| e.iter().map(|s| s.parse::<Tool>().ok()).collect::<Vec<_>>());
     assert_eq!(found, expected, "body: {body}");
 }
 

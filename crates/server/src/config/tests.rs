@@ -5,6 +5,7 @@ use std::path::Path;
 use clap::Parser;
 
 use super::*;
+use crate::tool::Tool;
 
 fn cli(args: &[&str]) -> Cli {
     let mut argv = vec!["mcp-file-templates"];
@@ -48,28 +49,34 @@ fn defaults_match_the_python_walkthrough() {
     assert_eq!(config.bind.to_string(), "127.0.0.1:8000");
     assert_eq!(config.public_url.as_str(), "http://localhost:8000/");
     assert_eq!(config.path, "/mcp");
-    assert_eq!(config.resource, "http://localhost:8000/mcp");
-    assert_eq!(config.auth.issuer, "http://localhost:8080/realms/mcp");
-    assert_eq!(config.auth.audiences, vec!["http://localhost:8000/mcp"]);
-    assert_eq!(config.auth.required_scopes, vec!["mcp:tools"]);
-    assert_eq!(config.auth.mode, AuthMode::Jwt);
+    assert_eq!(config.resource(), "http://localhost:8000/mcp");
     assert_eq!(
-        config.auth.scopes_for_tool("save_template"),
+        config.auth.validation.issuer,
+        "http://localhost:8080/realms/mcp"
+    );
+    assert_eq!(
+        config.auth.validation.audiences,
+        vec!["http://localhost:8000/mcp"]
+    );
+    assert_eq!(config.policy.base(), ["mcp:tools"]);
+    assert_eq!(config.auth.mode.kind(), auth::ModeKind::Jwt);
+    assert_eq!(
+        config.policy.required_for(Some(Tool::SaveTemplate)),
         vec!["mcp:tools", "templates:write"]
     );
     assert_eq!(
-        config.auth.scopes_for_tool("delete_template"),
+        config.policy.required_for(Some(Tool::DeleteTemplate)),
         vec!["mcp:tools", "templates:write"]
     );
     assert_eq!(
-        config.auth.scopes_for_tool("render_template"),
+        config.policy.required_for(Some(Tool::RenderTemplate)),
         vec!["mcp:tools"]
     );
-    assert!(config.auth.verify_online_tools.contains("delete_template"));
-    assert_eq!(config.templates_dir, Path::new("/srv/app/templates"));
+    assert!(config.policy.verify_online(Tool::DeleteTemplate));
+    assert_eq!(config.store.dir, Path::new("/srv/app/templates"));
     assert_eq!(config.session, SessionMode::Stateful);
-    assert_eq!(config.log_format, LogFormat::Pretty);
-    assert!(config.introspection.is_none());
+    assert_eq!(config.log.format, LogFormat::Pretty);
+    assert!(config.auth.mode.introspection().is_none());
     assert!(!config.insecure_bench);
 }
 
@@ -79,14 +86,14 @@ fn flags_override_the_file() {
         &["--public-url", "https://mcp.example.com", "--stateless"],
         "public_url = \"http://other:9000\"\nstateless = false\npath = \"/api/mcp/\"",
     );
-    assert_eq!(config.resource, "https://mcp.example.com/api/mcp");
+    assert_eq!(config.resource(), "https://mcp.example.com/api/mcp");
     assert_eq!(config.session, SessionMode::Stateless);
 }
 
 #[test]
 fn resource_drops_the_default_port() {
     let config = check_ok(&["--public-url", "https://mcp.example.com:443"], "");
-    assert_eq!(config.resource, "https://mcp.example.com/mcp");
+    assert_eq!(config.resource(), "https://mcp.example.com/mcp");
 }
 
 #[test]
@@ -118,11 +125,11 @@ fn tool_scopes_flag_replaces_the_default_map() {
         "",
     );
     assert_eq!(
-        config.auth.scopes_for_tool("save_template"),
+        config.policy.required_for(Some(Tool::SaveTemplate)),
         vec!["mcp:tools", "templates:write", "audit:log"]
     );
     assert_eq!(
-        config.auth.scopes_for_tool("delete_template"),
+        config.policy.required_for(Some(Tool::DeleteTemplate)),
         vec!["mcp:tools"]
     );
 }
@@ -149,17 +156,20 @@ ttl_secs = 600
     assert_eq!(config.http.body_limit_bytes, 2048);
     assert_eq!(config.http.request_timeout, Duration::from_secs(5));
     assert_eq!(config.http.concurrency_limit, 7);
-    assert_eq!(config.auth.leeway, Duration::from_secs(10));
-    assert_eq!(config.auth.typ, TypPolicy::Rfc9068);
+    assert_eq!(config.auth.validation.leeway, Duration::from_secs(10));
+    assert_eq!(config.auth.validation.typ, auth::TypPolicy::Rfc9068Strict);
     assert_eq!(
-        config.auth.scopes_for_tool("render_template"),
+        config.policy.required_for(Some(Tool::RenderTemplate)),
         vec!["mcp:tools", "templates:read"]
     );
     assert_eq!(
-        config.jwks.jwks_uri.as_ref().map(Url::as_str),
+        match &config.auth.jwks.source {
+            jwks::Source::JwksUri(uri) => Some(uri.as_str()),
+            jwks::Source::Discovery { .. } => None,
+        },
         Some("https://idp.example.com/certs")
     );
-    assert_eq!(config.jwks.ttl, Duration::from_secs(600));
+    assert_eq!(config.auth.jwks.ttl, Duration::from_secs(600));
 }
 
 #[test]
@@ -180,7 +190,7 @@ fn errors_name_the_key() {
     check_err(
         &[],
         "[jwks]\nttl_secs = 10\nrefresh_ahead_secs = 30",
-        "jwks.refresh_ahead_secs",
+        "jwks",
     );
     check_err(&["--auth-mode", "introspection"], "", "auth.mode");
     check_err(
@@ -213,6 +223,7 @@ fn introspection_needs_a_secret_from_env_or_file() {
     let env = Env {
         introspection_client_secret: Some(Secret::new("s3cret-value")),
         allow_insecure_bench: false,
+        log_filter: None,
     };
     let config = build(
         cli(&[
@@ -250,7 +261,9 @@ fn secret_file_is_read_and_trimmed() {
     );
     let config = check_ok(&[], &toml);
     let secret = config
-        .introspection
+        .auth
+        .mode
+        .introspection()
         .map(|i| i.client_secret.expose().to_owned());
     assert_eq!(secret.as_deref(), Some("from-file"));
 }
@@ -265,6 +278,7 @@ fn insecure_bench_switch_needs_the_env_opt_in() {
     let env = Env {
         introspection_client_secret: None,
         allow_insecure_bench: true,
+        log_filter: None,
     };
     let config = build(
         cli(&["--dangerously-disable-auth-for-benchmarks"]),

@@ -263,6 +263,7 @@ fn unpublished_key(issuer: &TestIssuer, kid: &str) {
 async fn matrix_fixture() -> (Fixture, RawSigner) {
     let f = Fixture::start(&[], |c| {
         c.auth
+            .validation
             .audiences
             .push("https://mcp.example.com/mcp".to_owned());
     })
@@ -980,10 +981,14 @@ async fn rfc9068_strict_typ_accepts_only_at_jwt() {
     use Expect::*;
 
     let f = Fixture::start(&[], |c| {
-        c.auth.typ = mcp_file_templates::config::TypPolicy::Rfc9068;
+        c.auth.validation.typ = auth::TypPolicy::Rfc9068Strict;
     })
     .await;
-    let good = f.issuer.claims("alice", RESOURCE, "mcp:tools");
+    // RFC 9068 §2.2: strict mode also requires `client_id` and `jti`, which
+    // Keycloak-shaped claims (`azp`) do not all carry.
+    let mut good = f.issuer.claims("alice", RESOURCE, "mcp:tools");
+    good["client_id"] = json!("mcp-client");
+    good["jti"] = json!("6c0e3f4a-rfc9068");
     let typed = |typ: Option<&str>| {
         f.issuer.sign_with(
             Header {
@@ -1037,7 +1042,7 @@ async fn rfc9068_strict_typ_accepts_only_at_jwt() {
 async fn deep_nesting_is_stopped_by_serde_recursion_limit_not_the_stack() {
     use Expect::*;
 
-    let f = Fixture::start(&[], |c| c.auth.max_token_bytes = 1024 * 1024).await;
+    let f = Fixture::start(&[], |c| c.auth.validation.max_token_bytes = 1024 * 1024).await;
     let raw = RawSigner::publish(&f.issuer, "raw-ed");
     f.validator.jwks().refresh().await.expect("load keys");
     let good = f.issuer.claims("alice", RESOURCE, "mcp:tools");

@@ -20,8 +20,6 @@ use test_issuer::{INITIAL_KID, KeyAlg};
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::layer::SubscriberExt as _;
 
-use mcp_file_templates::config::{AuthMode, ClientAuth};
-
 use crate::support::{Fixture, RESOURCE, b64, mcp_post, tool_call};
 use crate::{INTROSPECTION_CLIENT, INTROSPECTION_SECRET};
 
@@ -175,10 +173,9 @@ async fn tokens_and_client_secrets_never_appear_in_logs() {
 
     // Introspection mode with client_secret_post: the secret is a form field.
     let introspecting = Fixture::start(&[], |c| {
-        c.auth.mode = AuthMode::Introspection;
-        if let Some(i) = c.introspection.as_mut() {
-            i.client_auth = ClientAuth::Post;
-        }
+        let mut i = c.auth.mode.introspection().cloned().expect("introspection");
+        i.client_auth = auth::ClientAuth::Post;
+        c.auth.mode = auth::Mode::Introspection(i);
     })
     .await;
     let opaque = "opaque-3f9c2a7e41d8b6055c1e9a7f20d4b8c3";

@@ -117,12 +117,13 @@ async fn start_with(options: Options, tune: impl FnOnce(&mut Config)) -> Server 
     let env = Env {
         introspection_client_secret: Some(Secret::new(INTROSPECTION_SECRET)),
         allow_insecure_bench: false,
+        log_filter: None,
     };
     let mut config =
         config::build(cli, FileConfig::default(), env, Path::new("/")).expect("config");
     tune(&mut config);
 
-    let validator = Arc::new(deps::validator(&config).expect("validator"));
+    let validator = Arc::new(deps::validator(&config.auth).expect("validator"));
     if options.load_keys {
         validator.jwks().refresh().await.expect("load keys");
     }

@@ -13,7 +13,7 @@
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-use mcp_file_templates::config::{AuthMode, Config};
+use mcp_file_templates::config::Config;
 
 use super::{ALL_SCOPES, Options, Server, call, start_with};
 
@@ -128,7 +128,7 @@ async fn load_shed_answers_503_with_retry_after_while_the_concurrency_limit_is_h
 async fn token_cache_holds_at_most_its_bound_under_many_distinct_tokens() {
     const BOUND: usize = 16;
     const TOKENS: usize = 5 * BOUND;
-    let server = start_tuned(|c| c.auth.token_cache_entries = BOUND).await;
+    let server = start_tuned(|c| c.auth.token_cache = auth::TokenCacheConfig::enabled(BOUND)).await;
     let tokens = distinct_tokens(&server, TOKENS);
 
     for token in &tokens {
@@ -164,10 +164,9 @@ async fn rfc7662_introspection_cache_holds_at_most_its_bound_under_many_distinct
     const BOUND: usize = 16;
     const TOKENS: usize = 5 * BOUND;
     let server = start_tuned(|c| {
-        c.auth.mode = AuthMode::Introspection;
-        if let Some(introspection) = &mut c.introspection {
-            introspection.max_entries = BOUND;
-        }
+        let mut introspection = c.auth.mode.introspection().cloned().expect("introspection");
+        introspection.max_entries = BOUND;
+        c.auth.mode = auth::Mode::Introspection(introspection);
     })
     .await;
     let tokens = distinct_tokens(&server, TOKENS);

@@ -145,12 +145,13 @@ impl Fixture {
         let env = Env {
             introspection_client_secret: Some(Secret::new(INTROSPECTION_SECRET)),
             allow_insecure_bench: false,
+            log_filter: None,
         };
         let mut config =
             config::build(cli, FileConfig::default(), env, Path::new("/")).expect("config");
         tune(&mut config);
 
-        let validator = Arc::new(deps::validator(&config).expect("validator"));
+        let validator = Arc::new(deps::validator(&config.auth).expect("validator"));
         validator.jwks().refresh().await.expect("load keys");
         let store = FsStore::open(dir.path().to_path_buf(), StoreLimits::default()).expect("store");
         let shutdown = CancellationToken::new();

@@ -4,8 +4,10 @@
 //! jsonwebtoken already checks `exp`/`nbf`/`iss`, but it rounds float
 //! timestamps and accepts an `iss` array; here `exp`, `nbf` and `iat` must be
 //! JSON integers (RFC 7519 §2 NumericDate as issued by every mainstream
-//! server), `iss` must be a string, and `aud` is compared after
-//! canonicalisation, which jsonwebtoken does not do.
+//! server; a present `null` is malformed, not absent), `iss` must be a
+//! string, and `aud` is compared after canonicalisation, which jsonwebtoken
+//! does not do. Under [`crate::TypPolicy::Rfc9068Strict`] the RFC 9068 §2.2
+//! claims of a JWT access token are required.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -31,17 +33,28 @@ pub(crate) struct Claims {
     azp: Option<String>,
     #[serde(default)]
     client_id: Option<String>,
-    // Kept as raw JSON so that a string or float is reported, not coerced.
-    #[serde(default)]
+    // Kept as raw JSON so that a string or float is reported, not coerced;
+    // `present` keeps a JSON `null` as `Some(Null)` (malformed), distinct from
+    // an absent claim (`None`).
+    #[serde(default, deserialize_with = "present")]
     exp: Option<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     nbf: Option<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     iat: Option<Value>,
+    /// Read only for the RFC 9068 §2.2 presence check.
+    #[serde(default, deserialize_with = "present")]
+    jti: Option<Value>,
     #[serde(default)]
     scope: Option<String>,
     #[serde(default)]
     scp: Option<OneOrMany>,
+}
+
+/// A claim that is in the object, whatever its JSON value (`null` included);
+/// with `#[serde(default)]`, only an absent claim becomes `None`.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 /// A claim that may be a string or an array of strings (`aud`, `scp`).
@@ -104,6 +117,9 @@ pub(crate) struct ClaimRules {
     pub(crate) audiences: Vec<String>,
     pub(crate) leeway: i64,
     pub(crate) accept_azp_only: bool,
+    /// Require the RFC 9068 §2.2 claims of JWT access tokens (set by
+    /// [`crate::TypPolicy::Rfc9068Strict`]).
+    pub(crate) require_rfc9068: bool,
 }
 
 impl ClaimRules {
@@ -114,6 +130,9 @@ impl ClaimRules {
         now: i64,
         source: PrincipalSource,
     ) -> Result<Principal, Error> {
+        if self.require_rfc9068 && source == PrincipalSource::Jwt {
+            claims.require_rfc9068()?;
+        }
         let exp = match claims.exp {
             None => return err(ErrorKind::MissingClaim("exp")),
             Some(v) => numeric_date(&v, "exp")?,
@@ -189,6 +208,27 @@ impl ClaimRules {
         self.audiences.iter().any(|a| a == aud) || {
             let canonical = canonical_audience(aud);
             self.audiences.contains(&canonical)
+        }
+    }
+}
+
+impl Claims {
+    /// RFC 9068 §2.2: a JWT access token MUST carry `iss`, `exp`, `aud`,
+    /// `sub`, `client_id`, `iat` and `jti`. Presence only; the other checks
+    /// judge the values.
+    fn require_rfc9068(&self) -> Result<(), Error> {
+        let required = [
+            ("iss", self.iss.is_some()),
+            ("exp", self.exp.is_some()),
+            ("aud", self.aud.is_some()),
+            ("sub", self.sub.is_some()),
+            ("client_id", self.client_id.is_some()),
+            ("iat", self.iat.is_some()),
+            ("jti", self.jti.is_some()),
+        ];
+        match required.iter().find(|(_, present)| !present) {
+            Some((claim, _)) => err(ErrorKind::MissingClaim(claim)),
+            None => Ok(()),
         }
     }
 }

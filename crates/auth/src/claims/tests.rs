@@ -16,6 +16,7 @@ fn rules(accept_azp_only: bool) -> ClaimRules {
         audiences: vec![canonical_audience("https://MCP.example.com:443")],
         leeway: 60,
         accept_azp_only,
+        require_rfc9068: false,
     }
 }
 
@@ -291,4 +292,24 @@ fn client_id_from_azp_then_client_id() {
     assert_eq!(p.client_id.as_deref(), Some("web"));
     let p = check(&r, claims(json!({ "client_id": "cli" }))).unwrap();
     assert_eq!(p.client_id.as_deref(), Some("cli"));
+}
+
+#[test]
+fn rfc7519_null_numeric_date_is_malformed_not_absent() {
+    // RFC 7519 §4.1.4–§4.1.6: `exp`, `nbf` and `iat` are NumericDate values.
+    // A present claim of another JSON type, `null` included, is malformed: it
+    // must not be read as "absent" and skip the check (the CVE-2026-25537
+    // class). Only a claim that is not in the object at all is absent.
+    let r = rules(false);
+    for claim in ["exp", "nbf", "iat"] {
+        let mut c = claims(json!({}));
+        c[claim] = Value::Null;
+        assert_eq!(check(&r, c).unwrap_err(), "malformed", "{claim}");
+    }
+    // Absent `nbf` and `iat` are fine; absent `exp` is a missing claim.
+    assert!(check(&r, claims(json!({ "iat": null }))).is_ok());
+    assert_eq!(
+        check(&r, claims(json!({ "exp": null }))).unwrap_err(),
+        "missing_claim"
+    );
 }

@@ -52,7 +52,7 @@ async fn env_with(
     );
     edit(&mut config, &mut introspection);
     let mode = match mode {
-        ModeKind::Jwt => Mode::Jwt,
+        ModeKind::Jwt => Mode::Jwt { online: None },
         ModeKind::JwtThenIntrospection => Mode::JwtThenIntrospection(introspection),
         ModeKind::Introspection => Mode::Introspection(introspection),
     };
@@ -242,12 +242,36 @@ async fn ignores_jku_header() {
 #[tokio::test]
 async fn rfc9068_strict_typ_requires_at_jwt() {
     let env = env_with(ModeKind::Jwt, |c, _| c.typ = TypPolicy::Rfc9068Strict).await;
-    let claims = env.claims(json!({}));
+    let claims = env.claims(json!({ "client_id": test_issuer::TOKEN_AZP }));
     assert_eq!(env.label(&env.token(json!({}))).await, "invalid_type");
     let mut h = env.header(Algorithm::RS256, INITIAL_KID);
     h.typ = Some("at+jwt".into());
     let t = env.idp.sign_with(h, &claims, INITIAL_KID);
     assert!(env.validator.validate(&BearerToken::new(t)).await.is_ok());
+}
+
+#[tokio::test]
+async fn rfc9068_section_2_2_claims_required_when_strict() {
+    // RFC 9068 §2.2: `iss`, `exp`, `aud`, `sub`, `client_id`, `iat` and `jti`
+    // are REQUIRED in a JWT access token; the strict policy enforces it.
+    let env = env_with(ModeKind::Jwt, |c, _| c.typ = TypPolicy::Rfc9068Strict).await;
+    let mut h = env.header(Algorithm::RS256, INITIAL_KID);
+    h.typ = Some("at+jwt".into());
+    let full = env.claims(json!({ "client_id": test_issuer::TOKEN_AZP }));
+    let t = BearerToken::new(env.idp.sign_with(h.clone(), &full, INITIAL_KID));
+    assert!(env.validator.validate(&t).await.is_ok());
+    for claim in ["iss", "exp", "aud", "sub", "client_id", "iat", "jti"] {
+        let mut c = full.clone();
+        c.as_object_mut().unwrap().remove(claim);
+        let t = BearerToken::new(env.idp.sign_with(h.clone(), &c, INITIAL_KID));
+        let e = env.validator.validate(&t).await.unwrap_err();
+        assert_eq!(e.to_string(), format!("token lacks the {claim} claim"));
+    }
+    // The lenient policy (Keycloak's default `typ: JWT`) keeps `sub`,
+    // `client_id` and `jti` optional.
+    let lenient = env_with(ModeKind::Jwt, |_, _| {}).await;
+    let t = lenient.token(json!({ "sub": null, "jti": null }));
+    assert!(lenient.validator.validate(&t).await.is_ok());
 }
 
 #[tokio::test]

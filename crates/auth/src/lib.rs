@@ -37,7 +37,7 @@
 //!     vec![issuer.into()],
 //!     vec!["mcp:tools".into()],
 //! )?;
-//! let config = auth::ValidationConfig::new(issuer, vec![meta.resource.clone()])?;
+//! let config = auth::ValidationConfig::new(issuer, vec![meta.resource().to_owned()])?;
 //! let validator = auth::Validator::new(
 //!     config,
 //!     jwks,

@@ -22,7 +22,9 @@ const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 pub struct ProtectedResourceMetadata {
     /// The resource identifier: exactly the URL clients use (e.g.
     /// `https://mcp.example.com/mcp`), and what tokens must carry in `aud`.
-    pub resource: String,
+    /// Read it with [`ProtectedResourceMetadata::resource`]; it is fixed at
+    /// construction, where it is parsed once.
+    resource: String,
     /// Issuer identifiers of the authorization servers (RFC 8414).
     pub authorization_servers: Vec<String>,
     /// Scopes a client may request for this resource.
@@ -36,6 +38,13 @@ pub struct ProtectedResourceMetadata {
     /// A URL of human-readable documentation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource_documentation: Option<String>,
+    /// `scheme://host[:port]` of the resource, from the one parse in `new`.
+    #[serde(skip)]
+    origin: String,
+    /// The resource's path without a trailing slash; `None` when it is empty
+    /// or `/`. A query string is dropped (RFC 9728 §3.1 inserts the path).
+    #[serde(skip)]
+    path: Option<String>,
 }
 
 impl ProtectedResourceMetadata {
@@ -48,24 +57,27 @@ impl ProtectedResourceMetadata {
         scopes_supported: Vec<String>,
     ) -> Result<Self, Error> {
         let resource = resource.into();
-        match url::Url::parse(&resource) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.fragment().is_none() => {}
+        let url = match url::Url::parse(&resource) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.fragment().is_none() => url,
             _ => {
                 return err(ErrorKind::Config(
                     "resource must be an absolute http(s) URL without a fragment".into(),
                 ));
             }
-        }
+        };
+        let path = url.path().trim_end_matches('/');
         if authorization_servers.is_empty() {
             return err(ErrorKind::Config("authorization_servers is empty".into()));
         }
         Ok(ProtectedResourceMetadata {
-            resource,
             authorization_servers,
             scopes_supported,
             bearer_methods_supported: vec!["header".into()],
             resource_name: None,
             resource_documentation: None,
+            origin: url.origin().ascii_serialization(),
+            path: (!path.is_empty()).then(|| path.to_owned()),
+            resource,
         })
     }
 
@@ -74,7 +86,7 @@ impl ProtectedResourceMetadata {
     /// only the root form.
     #[must_use]
     pub fn well_known_paths(&self) -> Vec<String> {
-        match self.resource_path() {
+        match &self.path {
             Some(path) => vec![format!("{WELL_KNOWN}{path}"), WELL_KNOWN.to_owned()],
             None => vec![WELL_KNOWN.to_owned()],
         }
@@ -84,22 +96,17 @@ impl ProtectedResourceMetadata {
     /// `resource_metadata` in challenges (RFC 9728 §5.1).
     #[must_use]
     pub fn metadata_url(&self) -> String {
-        let Ok(url) = url::Url::parse(&self.resource) else {
-            return WELL_KNOWN.to_owned();
-        };
-        let origin = url.origin().ascii_serialization();
         format!(
-            "{origin}{WELL_KNOWN}{}",
-            self.resource_path().unwrap_or_default()
+            "{}{WELL_KNOWN}{}",
+            self.origin,
+            self.path.as_deref().unwrap_or_default()
         )
     }
 
-    /// The resource's path without a trailing slash; `None` when it is empty
-    /// or `/`. A query string is dropped (RFC 9728 §3.1 inserts the path).
-    fn resource_path(&self) -> Option<String> {
-        let url = url::Url::parse(&self.resource).ok()?;
-        let path = url.path().trim_end_matches('/');
-        (!path.is_empty()).then(|| path.to_owned())
+    /// The resource identifier (see the field of the same name).
+    #[must_use]
+    pub fn resource(&self) -> &str {
+        &self.resource
     }
 }
 

@@ -90,7 +90,7 @@ impl Config {
     /// The protected resource identifier: public URL + path.
     #[must_use]
     pub fn resource(&self) -> &str {
-        &self.metadata.resource
+        self.metadata.resource()
     }
 }
 

@@ -51,8 +51,6 @@ use templates::StoreLimits;
 
 /// The log filter when `RUST_LOG` is unset.
 const DEFAULT_LOG_FILTER: &str = "info,tower_http=info,rmcp=warn";
-/// The token cache size when `auth.token_cache_entries` is unset.
-const DEFAULT_TOKEN_CACHE_ENTRIES: usize = 10_000;
 
 /// The validated configuration.
 #[derive(Clone, Debug)]
@@ -464,12 +462,10 @@ fn auth_section(
             ));
         }
     };
-    let token_cache = match fa
-        .token_cache_entries
-        .unwrap_or(DEFAULT_TOKEN_CACHE_ENTRIES)
-    {
-        0 => auth::TokenCacheConfig::disabled(),
-        entries => auth::TokenCacheConfig::enabled(entries),
+    let token_cache = match fa.token_cache_entries {
+        None => auth::TokenCacheConfig::enabled(auth::TokenCacheConfig::DEFAULT_MAX_ENTRIES),
+        Some(0) => auth::TokenCacheConfig::disabled(),
+        Some(entries) => auth::TokenCacheConfig::enabled(entries),
     };
     Ok(AuthConfig {
         jwks,

@@ -124,7 +124,9 @@ error_kinds! {
         /// curve or the JWK's own `alg` disagree).
         #[error("token algorithm does not match its key")]
         KeyMismatch => "key_mismatch",
-        /// No key with the token's `kid` is published, even after a refresh.
+        /// No key with the token's `kid` is in the key set just fetched
+        /// successfully (a suppressed or failed refresh is
+        /// [`ErrorKind::KeyRefreshSuppressed`] or [`ErrorKind::Jwks`]).
         #[error("token signing key is unknown")]
         UnknownKey => "unknown_key",
         /// The header lists a `crit` extension we do not understand (RFC 7515
@@ -182,6 +184,13 @@ error_kinds! {
         /// be looked up.
         #[error("signing keys are unavailable")]
         Jwks(#[source] jwks::Error) => "jwks",
+        /// The token's `kid` is not in the current key set, and the refresh
+        /// that could have found it was suppressed by the JWKS kid-miss rate
+        /// limit. The key may well exist (a rotation during a flood of random
+        /// kids), so the token is not judged `invalid_token`: 503 with
+        /// `Retry-After` until a refresh can run.
+        #[error("signing key not yet known, key refresh rate-limited")]
+        KeyRefreshSuppressed => "key_refresh_suppressed",
 
         // Configuration.
         /// A constructor refused its configuration.

@@ -13,7 +13,9 @@
 //!    keys come only from the configured JWKS;
 //! 7. `typ` policy (RFC 9068 §2.1 `at+jwt` when strict);
 //! 8. `kid` required, looked up lock-free, then at most one rate-limited JWKS
-//!    refresh on a miss (the refresh policy lives in `jwks`);
+//!    refresh on a miss (the refresh policy lives in `jwks`); `UnknownKey`
+//!    only when a successful refresh lacks the kid, 503-class errors when
+//!    the refresh was suppressed or failed;
 //! 9. key/algorithm binding (`VerifyingKey::permits`);
 //! 10. signature, with the key aws-lc-rs parsed when the JWKS was fetched
 //!     (`VerifyingKey::verify_signature`; `jsonwebtoken::decode` would rebuild
@@ -371,7 +373,9 @@ const BAD_HEADER: &str = "header";
 
 /// Whether local validation could not judge the token, so that
 /// `JwtThenIntrospection` asks the authorization server: opaque tokens,
-/// unknown keys after a refresh, and unreachable keys.
+/// unknown keys after a successful refresh, and unreachable keys. Not a
+/// suppressed key refresh: the rate limit exists so that random kids cannot
+/// make us call the IdP, and introspecting them would do exactly that.
 fn undecidable_locally(e: &Error) -> bool {
     matches!(
         e.kind(),
@@ -393,11 +397,14 @@ fn header_error(json: &[u8]) -> Error {
     }
 }
 
+/// A failed key lookup: `UnknownKey` (401) only when the kid is absent from a
+/// key set just fetched successfully; a suppressed refresh or a failed fetch
+/// leaves the token unjudged (503), so that a key rotation racing a flood of
+/// random kids, or an IdP outage, never invalidates good tokens.
 fn jwks_error(e: jwks::Error) -> Error {
     match e.kind() {
-        jwks::ErrorKind::UnknownKid | jwks::ErrorKind::RefreshSuppressed => {
-            Error::from(ErrorKind::UnknownKey)
-        }
+        jwks::ErrorKind::UnknownKid => Error::from(ErrorKind::UnknownKey),
+        jwks::ErrorKind::RefreshSuppressed => Error::from(ErrorKind::KeyRefreshSuppressed),
         _ => Error::from(ErrorKind::Jwks(e)),
     }
 }

@@ -63,6 +63,11 @@ fn table() -> Vec<(ErrorKind, StatusCode, Option<&'static str>)> {
         (K::Introspection("x"), StatusCode::SERVICE_UNAVAILABLE, None),
         (K::Jwks(jwks_error()), StatusCode::SERVICE_UNAVAILABLE, None),
         (
+            K::KeyRefreshSuppressed,
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+        ),
+        (
             K::Config("x".into()),
             StatusCode::INTERNAL_SERVER_ERROR,
             None,

@@ -38,11 +38,18 @@ async fn env_with(
     mode: ModeKind,
     edit: impl FnOnce(&mut ValidationConfig, &mut IntrospectionConfig),
 ) -> Env {
+    env_with_jwks(mode, |_| {}, edit).await
+}
+
+async fn env_with_jwks(
+    mode: ModeKind,
+    edit_jwks: impl FnOnce(&mut jwks::Config),
+    edit: impl FnOnce(&mut ValidationConfig, &mut IntrospectionConfig),
+) -> Env {
     let idp = TestIssuer::start().await;
-    let jwks = jwks::JwksCache::new(jwks::Config::new(jwks::Source::JwksUri(
-        idp.jwks_uri().parse().unwrap(),
-    )))
-    .unwrap();
+    let mut jwks_config = jwks::Config::new(jwks::Source::JwksUri(idp.jwks_uri().parse().unwrap()));
+    edit_jwks(&mut jwks_config);
+    let jwks = jwks::JwksCache::new(jwks_config).unwrap();
     jwks.refresh().await.unwrap();
     let mut config = ValidationConfig::new(idp.issuer(), vec![AUD.into()]).unwrap();
     let mut introspection = IntrospectionConfig::new(
@@ -476,8 +483,83 @@ async fn cached_token_refused_once_its_key_leaves_the_set() {
     env.idp.remove_key("rsa-2");
     env.validator.jwks().refresh().await.unwrap();
     assert!(env.validator.jwks().get("rsa-2").is_none());
-    assert!(env.validator.validate(&t).await.is_err());
+    // Refused because the key is gone from a fresh, successful fetch.
+    assert_eq!(env.label(&t).await, "unknown_key");
     assert_eq!(env.validator.metrics().token_cache_hits, 1);
+}
+
+impl Env {
+    /// Presents tokens with random kids until the kid-miss refresh budget is
+    /// spent (the flood a key-rotation starvation attack sends).
+    async fn exhaust_kid_miss_budget(&self) {
+        for i in 0.. {
+            if self.validator.jwks().metrics().refreshes_suppressed > 0 {
+                return;
+            }
+            assert!(i < 10, "kid-miss refreshes never suppressed");
+            let flood = BearerToken::new(self.idp.sign_with(
+                self.header(Algorithm::RS256, &format!("random-{i}")),
+                &self.claims(json!({})),
+                INITIAL_KID,
+            ));
+            let _ = self.validator.validate(&flood).await;
+        }
+    }
+
+    /// The status and `Retry-After` of one request through the layer.
+    async fn status_and_retry_after(&self, token: &BearerToken) -> (StatusCode, Option<String>) {
+        let resp = self.app(&[]).oneshot(bearer(token)).await.unwrap();
+        let retry = resp
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        (resp.status(), retry)
+    }
+}
+
+#[tokio::test]
+async fn rotated_key_behind_suppressed_refresh_is_503_not_401() {
+    // Key-rotation starvation: random kids spend the kid-miss refresh budget,
+    // then the issuer rotates. A token signed by the new key is not invalid,
+    // it just cannot be judged yet: RFC 6750 `invalid_token` (401) would make
+    // the client throw a good token away, so the answer is 503 with
+    // Retry-After until a refresh can run, then the token is accepted.
+    let cooldown = std::time::Duration::from_millis(500);
+    let env = env_with_jwks(ModeKind::Jwt, |j| j.miss_cooldown = cooldown, |_, _| {}).await;
+    env.exhaust_kid_miss_budget().await;
+    let suppressed = || {
+        env.validator
+            .metrics()
+            .failures_for("key_refresh_suppressed")
+    };
+    let before = suppressed();
+
+    env.idp.add_key(KeyAlg::Rs256, "rsa-rotated");
+    env.idp.set_signing_kid("rsa-rotated");
+    let t = env.token(json!({}));
+    let (status, retry) = env.status_and_retry_after(&t).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(retry.as_deref(), Some("5"));
+    assert_eq!(suppressed() - before, 1);
+
+    tokio::time::sleep(cooldown + std::time::Duration::from_millis(100)).await;
+    let (status, _) = env.status_and_retry_after(&t).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn suppressed_key_refresh_is_never_introspected() {
+    // In JwtThenIntrospection a flood of random kids must not become a flood
+    // of introspection calls once the refresh budget is spent.
+    let env = env_with(ModeKind::JwtThenIntrospection, |_, _| {}).await;
+    env.exhaust_kid_miss_budget().await;
+    let before = env.idp.introspection_requests();
+    env.idp.add_key(KeyAlg::Rs256, "rsa-rotated");
+    env.idp.set_signing_kid("rsa-rotated");
+    let (status, retry) = env.status_and_retry_after(&env.token(json!({}))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(retry.is_some());
+    assert_eq!(env.idp.introspection_requests(), before);
 }
 
 // --- Introspection (RFC 7662) -----------------------------------------------

@@ -44,28 +44,14 @@ use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
 use xshell::{Shell, cmd};
 
+use crate::flags;
 use crate::http::Http;
 use crate::keycloak::{Keycloak, REALM, StartOptions, client_secret, user_password};
 use crate::process::{Guard, RemovePath};
 use measure::Load;
 use proxy::CountingProxy;
-use target::{Running, Setup, Target};
-
-const USAGE: &str = "\
-usage: cargo xtask bench [--quick] [--duration SECS] [--warmup SECS] [--rounds N]
-                         [--concurrency N] [--threads N] [--only A,B,...] [--no-docs] [--no-build]
-
-  --quick          1 s warm-up, 3 s measured, 1 round; docs/benchmarks.md untouched
-  --duration SECS  measured window per run (default 10)
-  --warmup SECS    warm-up per run, a separate loadgen invocation (default 3)
-  --rounds N       rounds, alternating forward/reverse order (default 2)
-  --concurrency N  loadgen connections (default 32)
-  --threads N      loadgen threads; default: measure 1 and 2 on target A, keep the faster
-  --only LIST      targets to run: A,B,C,D,E,A-session,B-session (default all)
-  --no-docs        do not rewrite docs/benchmarks.md
-  --no-build       use the release binaries already in target/release (a shared
-                   working tree that does not build right now)
-";
+pub(crate) use target::Target;
+use target::{Running, Setup};
 
 /// Where results, logs and the per-run scratch directory go.
 const OUT_DIR: &str = "target/bench";
@@ -74,7 +60,6 @@ const OUT_DIR: &str = "target/bench";
 const WARMUP_ATTEMPTS: usize = 5;
 
 pub(crate) struct Options {
-    pub(crate) quick: bool,
     pub(crate) duration: Duration,
     pub(crate) warmup: Duration,
     pub(crate) rounds: usize,
@@ -85,65 +70,30 @@ pub(crate) struct Options {
     pub(crate) build: bool,
 }
 
-fn parse(args: &[String]) -> anyhow::Result<Option<Options>> {
-    let mut o = Options {
-        quick: false,
-        duration: Duration::from_secs(10),
-        warmup: Duration::from_secs(3),
-        rounds: 2,
-        concurrency: 32,
-        threads: None,
-        targets: Target::ALL.to_vec(),
-        write_docs: true,
-        build: true,
-    };
-    let mut args = args.iter();
-    let number = |flag: &str, v: Option<&String>| -> anyhow::Result<u64> {
-        v.with_context(|| format!("{flag} needs a number\n{USAGE}"))?
-            .parse()
-            .with_context(|| format!("{flag} needs a number\n{USAGE}"))
-    };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--quick" => {
-                o.quick = true;
-                o.duration = Duration::from_secs(3);
-                o.warmup = Duration::from_secs(1);
-                o.rounds = 1;
-                o.write_docs = false;
-            }
-            "--duration" => o.duration = Duration::from_secs(number(arg, args.next())?),
-            "--warmup" => o.warmup = Duration::from_secs(number(arg, args.next())?),
-            "--rounds" => o.rounds = usize::try_from(number(arg, args.next())?)?,
-            "--concurrency" => o.concurrency = usize::try_from(number(arg, args.next())?)?,
-            "--threads" => o.threads = Some(usize::try_from(number(arg, args.next())?)?),
-            "--only" => {
-                let list = args
-                    .next()
-                    .with_context(|| format!("--only needs a list\n{USAGE}"))?;
-                o.targets = list
-                    .split(',')
-                    .map(|id| {
-                        Target::parse(id.trim())
-                            .with_context(|| format!("unknown target {id:?}\n{USAGE}"))
-                    })
-                    .collect::<anyhow::Result<_>>()?;
-            }
-            "--no-docs" => o.write_docs = false,
-            "--no-build" => o.build = false,
-            "-h" | "--help" => {
-                print!("{USAGE}");
-                return Ok(None);
-            }
-            other => bail!("unknown option `{other}`\n{USAGE}"),
-        }
+impl Options {
+    /// The flags, with `--quick` and the defaults applied, checked.
+    fn new(flags: flags::Bench) -> anyhow::Result<Options> {
+        let (duration, warmup, rounds) = if flags.quick { (3, 1, 1) } else { (10, 3, 2) };
+        let o = Options {
+            duration: Duration::from_secs(flags.duration.unwrap_or(duration)),
+            warmup: Duration::from_secs(flags.warmup.unwrap_or(warmup)),
+            rounds: flags.rounds.unwrap_or(rounds),
+            concurrency: flags.concurrency,
+            threads: flags.threads,
+            targets: if flags.only.is_empty() {
+                Target::ALL.to_vec()
+            } else {
+                flags.only
+            },
+            write_docs: !flags.quick && !flags.no_docs,
+            build: !flags.no_build,
+        };
+        ensure!(!o.duration.is_zero(), "--duration must be positive");
+        ensure!(o.rounds >= 1, "--rounds must be at least 1");
+        ensure!(o.concurrency >= 1, "--concurrency must be at least 1");
+        ensure!(o.threads != Some(0), "--threads must be at least 1");
+        Ok(o)
     }
-    ensure!(!o.duration.is_zero(), "--duration must be positive");
-    ensure!(o.rounds >= 1, "--rounds must be at least 1");
-    ensure!(o.concurrency >= 1, "--concurrency must be at least 1");
-    ensure!(o.threads != Some(0), "--threads must be at least 1");
-    ensure!(!o.targets.is_empty(), "--only: no target");
-    Ok(Some(o))
 }
 
 /// One measured window of one target.
@@ -249,10 +199,14 @@ struct Bench<'a> {
     duration: Duration,
 }
 
-pub(crate) fn run(sh: &Shell, args: &[String]) -> anyhow::Result<()> {
-    let Some(options) = parse(args)? else {
-        return Ok(());
-    };
+impl flags::Bench {
+    pub(crate) fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        run(sh, Options::new(self)?, &args)
+    }
+}
+
+fn run(sh: &Shell, options: Options, args: &[String]) -> anyhow::Result<()> {
     let started = Instant::now();
     let root = sh.current_dir();
     let load_at_start = cmd!(sh, "uptime").quiet().read().unwrap_or_default();

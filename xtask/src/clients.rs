@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use xshell::{Shell, cmd};
 
+use crate::flags;
+
 /// Where the installed tools live, relative to the project root.
 const TOOLS_DIR: &str = "target/e2e-tools";
 /// Bump to force a reinstall when the install procedure itself changes.
@@ -37,34 +39,15 @@ const MIN_NODE_MAJOR: u32 = 20;
 /// How long the test-double server may take to announce its URL.
 const FAKE_SERVER_START: Duration = Duration::from_secs(30);
 
-const USAGE: &str = "\
-usage: cargo xtask clients <command>
-
-commands:
-  install    install the pinned MCP clients into target/e2e-tools (skipped when up to date)
-  selftest   install, then run every client against the test-double server
-             e2e/clients/python/fake_server.py (session and stateless modes)
-";
-
-pub(crate) fn run(sh: &Shell, args: &[String]) -> anyhow::Result<()> {
-    match args.first().map(String::as_str) {
-        Some("install") => {
-            let tools = ensure_installed(sh)?;
-            println!("{tools}");
-            Ok(())
-        }
-        Some("selftest") => selftest(sh, &ensure_installed(sh)?),
-        Some("-h" | "--help" | "help") => {
-            print!("{USAGE}");
-            Ok(())
-        }
-        Some(other) => {
-            eprint!("{USAGE}");
-            bail!("unknown command `{other}`")
-        }
-        None => {
-            eprint!("{USAGE}");
-            bail!("no command given")
+impl flags::Clients {
+    pub(crate) fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        match self.command {
+            flags::ClientsCmd::Install => {
+                let tools = ensure_installed(sh)?;
+                println!("{tools}");
+                Ok(())
+            }
+            flags::ClientsCmd::Selftest => selftest(sh, &ensure_installed(sh)?),
         }
     }
 }

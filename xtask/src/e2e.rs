@@ -32,17 +32,9 @@ use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
 use crate::clients::{self, ClientTools};
+use crate::flags;
 use crate::keycloak::{Keycloak, REALM, StartOptions};
 use crate::process::{Guard, RemovePath};
-
-const USAGE: &str = "\
-usage: cargo xtask e2e [--only SUBSTRING]... [--keep-going | --fail-fast] [--list]
-
-  --only SUBSTRING   run only the scenarios whose name contains SUBSTRING (repeatable)
-  --keep-going       run every scenario even after a failure (default)
-  --fail-fast        stop after the first failed scenario
-  --list             print the scenario names and exit
-";
 
 /// Where the suite writes: server logs in `logs/`, and a per-run directory
 /// (templates copy, server config files) removed at the end.
@@ -78,127 +70,114 @@ impl Env {
     }
 }
 
-pub(crate) fn run(sh: &Shell, args: &[String]) -> anyhow::Result<()> {
-    let mut only: Vec<String> = Vec::new();
-    let mut keep_going = true;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--only" => only.push(
-                args.next()
-                    .cloned()
-                    .with_context(|| format!("--only needs a value\n{USAGE}"))?,
-            ),
-            "--keep-going" => keep_going = true,
-            "--fail-fast" => keep_going = false,
-            "--list" => {
-                for (name, _) in scenarios::ALL {
-                    println!("{name}");
+impl flags::E2e {
+    pub(crate) fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        if self.list {
+            for (name, _) in scenarios::ALL {
+                println!("{name}");
+            }
+            return Ok(());
+        }
+        let flags::E2e {
+            only, fail_fast, ..
+        } = self;
+        let keep_going = !fail_fast;
+        let selected: Vec<_> = scenarios::ALL
+            .iter()
+            .filter(|(name, _)| only.is_empty() || only.iter().any(|o| name.contains(o.as_str())))
+            .collect();
+        if selected.is_empty() {
+            bail!("no scenario matches --only {only:?} (see --list)");
+        }
+
+        let suite_started = Instant::now();
+        let root = sh.current_dir();
+        eprintln!("e2e: building the server (release)");
+        cmd!(sh, "cargo build --release -p mcp-file-templates --locked")
+            .run()
+            .context("building the release server binary")?;
+        let server_bin = root.join("target/release/mcp-file-templates");
+        if !server_bin.is_file() {
+            bail!("no server binary at {}", server_bin.display());
+        }
+        let tools = clients::ensure_installed(sh).context("installing the pinned MCP clients")?;
+
+        let out = root.join(OUT_DIR);
+        let logs = out.join("logs");
+        std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+        let run_dir = out.join(format!("run-{}", std::process::id()));
+        let _run_dir_guard = Guard::new(Arc::new(RemovePath(run_dir.clone())))?;
+        let templates = run_dir.join("templates");
+        copy_templates(&root.join("templates"), &templates)?;
+
+        // The server's port first: Keycloak's audience mappers carry its URL.
+        let port = free_port()?;
+        let callback_port = free_port()?;
+        let base = format!("http://127.0.0.1:{port}");
+        let resource = format!("{base}/mcp");
+        let redirect_uri = format!("http://127.0.0.1:{callback_port}/callback");
+        let mut opts = StartOptions::new(resource.clone())?;
+        opts.extra_redirect_uris.push(redirect_uri.clone());
+        opts.persistent = true;
+        eprintln!("e2e: starting Keycloak (audience {resource})");
+        let kc = Keycloak::start(sh, &opts).context("starting Keycloak for the e2e suite")?;
+        eprintln!(
+            "e2e: Keycloak ready at {} in {:.0} s",
+            kc.base_url(),
+            kc.started_in().as_secs_f64()
+        );
+
+        let mut env = Env {
+            sh: Shell::new()?,
+            kc,
+            tools,
+            server_bin,
+            port,
+            base,
+            resource,
+            redirect_uri,
+            templates,
+            run_dir,
+            logs,
+        };
+        env.sh.change_dir(&root);
+
+        let mut passed = 0usize;
+        let mut failed: Vec<&str> = Vec::new();
+        for (name, scenario) in selected {
+            eprintln!("e2e: --- {name}");
+            let started = Instant::now();
+            match scenario(&mut env) {
+                Ok(()) => {
+                    println!("PASS {name} ({:.1}s)", started.elapsed().as_secs_f64());
+                    passed += 1;
                 }
-                return Ok(());
+                Err(e) => {
+                    println!("FAIL {name}: {}", one_line(&format!("{e:#}")));
+                    failed.push(name);
+                }
             }
-            "-h" | "--help" => {
-                print!("{USAGE}");
-                return Ok(());
+            if let Some(status) = env.kc.exited() {
+                println!("FAIL keycloak: exited during {name} ({status})");
+                eprintln!("{}", env.kc.log_tail(40));
+                failed.push("keycloak");
+                break;
             }
-            other => bail!("unknown option `{other}`\n{USAGE}"),
-        }
-    }
-    let selected: Vec<_> = scenarios::ALL
-        .iter()
-        .filter(|(name, _)| only.is_empty() || only.iter().any(|o| name.contains(o.as_str())))
-        .collect();
-    if selected.is_empty() {
-        bail!("no scenario matches --only {only:?} (see --list)");
-    }
-
-    let suite_started = Instant::now();
-    let root = sh.current_dir();
-    eprintln!("e2e: building the server (release)");
-    cmd!(sh, "cargo build --release -p mcp-file-templates --locked")
-        .run()
-        .context("building the release server binary")?;
-    let server_bin = root.join("target/release/mcp-file-templates");
-    if !server_bin.is_file() {
-        bail!("no server binary at {}", server_bin.display());
-    }
-    let tools = clients::ensure_installed(sh).context("installing the pinned MCP clients")?;
-
-    let out = root.join(OUT_DIR);
-    let logs = out.join("logs");
-    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-    let run_dir = out.join(format!("run-{}", std::process::id()));
-    let _run_dir_guard = Guard::new(Arc::new(RemovePath(run_dir.clone())))?;
-    let templates = run_dir.join("templates");
-    copy_templates(&root.join("templates"), &templates)?;
-
-    // The server's port first: Keycloak's audience mappers carry its URL.
-    let port = free_port()?;
-    let callback_port = free_port()?;
-    let base = format!("http://127.0.0.1:{port}");
-    let resource = format!("{base}/mcp");
-    let redirect_uri = format!("http://127.0.0.1:{callback_port}/callback");
-    let mut opts = StartOptions::new(resource.clone())?;
-    opts.extra_redirect_uris.push(redirect_uri.clone());
-    opts.persistent = true;
-    eprintln!("e2e: starting Keycloak (audience {resource})");
-    let kc = Keycloak::start(sh, &opts).context("starting Keycloak for the e2e suite")?;
-    eprintln!(
-        "e2e: Keycloak ready at {} in {:.0} s",
-        kc.base_url(),
-        kc.started_in().as_secs_f64()
-    );
-
-    let mut env = Env {
-        sh: Shell::new()?,
-        kc,
-        tools,
-        server_bin,
-        port,
-        base,
-        resource,
-        redirect_uri,
-        templates,
-        run_dir,
-        logs,
-    };
-    env.sh.change_dir(&root);
-
-    let mut passed = 0usize;
-    let mut failed: Vec<&str> = Vec::new();
-    for (name, scenario) in selected {
-        eprintln!("e2e: --- {name}");
-        let started = Instant::now();
-        match scenario(&mut env) {
-            Ok(()) => {
-                println!("PASS {name} ({:.1}s)", started.elapsed().as_secs_f64());
-                passed += 1;
-            }
-            Err(e) => {
-                println!("FAIL {name}: {}", one_line(&format!("{e:#}")));
-                failed.push(name);
+            if !keep_going && !failed.is_empty() {
+                break;
             }
         }
-        if let Some(status) = env.kc.exited() {
-            println!("FAIL keycloak: exited during {name} ({status})");
-            eprintln!("{}", env.kc.log_tail(40));
-            failed.push("keycloak");
-            break;
+        eprintln!(
+            "e2e: total {:.0} s (server logs in {})",
+            suite_started.elapsed().as_secs_f64(),
+            env.logs.display()
+        );
+        println!("{passed} passed, {} failed", failed.len());
+        if !failed.is_empty() {
+            bail!("failed: {}", failed.join(", "));
         }
-        if !keep_going && !failed.is_empty() {
-            break;
-        }
+        Ok(())
     }
-    eprintln!(
-        "e2e: total {:.0} s (server logs in {})",
-        suite_started.elapsed().as_secs_f64(),
-        env.logs.display()
-    );
-    println!("{passed} passed, {} failed", failed.len());
-    if !failed.is_empty() {
-        bail!("failed: {}", failed.join(", "));
-    }
-    Ok(())
 }
 
 /// A multi-line error on one line, for the `FAIL` line.

@@ -24,8 +24,10 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
+use crate::flags;
+
 /// Every target in `fuzz/fuzz_targets`, in the order they run.
-const TARGETS: &[&str] = &[
+pub(crate) const TARGETS: &[&str] = &[
     "authorization_header",
     "validate_token",
     "front_matter",
@@ -33,7 +35,7 @@ const TARGETS: &[&str] = &[
 ];
 
 /// Seconds per target when `--time` is not given.
-const DEFAULT_SECS: u64 = 60;
+pub(crate) const DEFAULT_SECS: u64 = 60;
 
 /// What one target's run amounted to.
 struct Outcome {
@@ -44,95 +46,62 @@ struct Outcome {
     crash: Option<String>,
 }
 
-pub(crate) fn run(sh: &Shell, args: &[String]) -> anyhow::Result<()> {
-    let mut secs = DEFAULT_SECS;
-    let mut targets: Vec<String> = Vec::new();
-    let mut sanitizer = "none".to_owned();
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--time" => {
-                secs = args
-                    .next()
-                    .context("--time needs a number of seconds")?
-                    .parse()
-                    .context("--time needs a number of seconds")?;
-            }
-            "--target" => {
-                let target = args.next().context("--target needs a name")?;
-                if !TARGETS.contains(&target.as_str()) {
-                    bail!(
-                        "unknown target `{target}` (targets: {})",
-                        TARGETS.join(", ")
-                    );
-                }
-                targets.push(target.clone());
-            }
-            "--sanitizer" => {
-                sanitizer = args
-                    .next()
-                    .context("--sanitizer needs address or none")?
-                    .clone();
-                if !matches!(sanitizer.as_str(), "address" | "none") {
-                    bail!("--sanitizer must be address or none");
-                }
-            }
-            other => bail!(
-                "unknown option `{other}` (usage: cargo xtask fuzz [--time SECS] [--target NAME]... [--sanitizer address|none])"
-            ),
+impl flags::Fuzz {
+    pub(crate) fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        let flags::Fuzz {
+            secs,
+            mut targets,
+            sanitizer,
+        } = self;
+        if targets.is_empty() {
+            targets = TARGETS.iter().map(|t| (*t).to_owned()).collect();
         }
-    }
-    if secs == 0 {
-        bail!("--time must be at least 1 second");
-    }
-    if targets.is_empty() {
-        targets = TARGETS.iter().map(|t| (*t).to_owned()).collect();
-    }
 
-    ensure_cargo_fuzz(sh)?;
-    cmd!(sh, "cargo +nightly fuzz build -s {sanitizer}")
-        .run()
-        .context("build the fuzz targets")?;
+        ensure_cargo_fuzz(sh)?;
+        cmd!(sh, "cargo +nightly fuzz build -s {sanitizer}")
+            .run()
+            .context("build the fuzz targets")?;
 
-    let mut outcomes = Vec::new();
-    for target in &targets {
-        outcomes.push(run_target(sh, target, secs, &sanitizer)?);
-    }
+        let mut outcomes = Vec::new();
+        for target in &targets {
+            outcomes.push(run_target(sh, target, secs, &sanitizer)?);
+        }
 
-    println!("\nfuzz summary ({secs} s per target, sanitizer {sanitizer}):");
-    println!(
-        "{:<22} {:>6} {:>12} {:>9} {:>7}  result",
-        "target", "secs", "executions", "exec/s", "corpus"
-    );
-    for o in &outcomes {
-        let execs = o
-            .executions
-            .map_or_else(|| "?".to_owned(), |n| n.to_string());
-        let rate = o
-            .executions
-            .map_or_else(|| "?".to_owned(), |n| (n / o.secs.max(1)).to_string());
+        println!("\nfuzz summary ({secs} s per target, sanitizer {sanitizer}):");
         println!(
-            "{:<22} {:>6} {:>12} {:>9} {:>7}  {}",
-            o.target,
-            o.secs,
-            execs,
-            rate,
-            o.corpus,
-            o.crash.as_deref().unwrap_or("no crash")
+            "{:<22} {:>6} {:>12} {:>9} {:>7}  result",
+            "target", "secs", "executions", "exec/s", "corpus"
         );
+        for o in &outcomes {
+            let execs = o
+                .executions
+                .map_or_else(|| "?".to_owned(), |n| n.to_string());
+            let rate = o
+                .executions
+                .map_or_else(|| "?".to_owned(), |n| (n / o.secs.max(1)).to_string());
+            println!(
+                "{:<22} {:>6} {:>12} {:>9} {:>7}  {}",
+                o.target,
+                o.secs,
+                execs,
+                rate,
+                o.corpus,
+                o.crash.as_deref().unwrap_or("no crash")
+            );
+        }
+        let crashed: Vec<&str> = outcomes
+            .iter()
+            .filter(|o| o.crash.is_some())
+            .map(|o| o.target.as_str())
+            .collect();
+        if !crashed.is_empty() {
+            bail!(
+                "crashes in {}: see fuzz/artifacts/ and fuzz/target/xtask-logs/",
+                crashed.join(", ")
+            );
+        }
+        Ok(())
     }
-    let crashed: Vec<&str> = outcomes
-        .iter()
-        .filter(|o| o.crash.is_some())
-        .map(|o| o.target.as_str())
-        .collect();
-    if !crashed.is_empty() {
-        bail!(
-            "crashes in {}: see fuzz/artifacts/ and fuzz/target/xtask-logs/",
-            crashed.join(", ")
-        );
-    }
-    Ok(())
 }
 
 /// Installs cargo-fuzz when `cargo fuzz` is not available.

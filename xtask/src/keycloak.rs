@@ -46,7 +46,6 @@ use anyhow::Context;
 use serde_json::Value;
 
 pub(crate) use admin::KeyAlgorithm;
-pub(crate) use cli::run;
 pub(crate) use oidc::Token;
 pub(crate) use provision::{Keycloak, StartOptions};
 

@@ -1,14 +1,15 @@
 //! Project automation, run as `cargo xtask <task>` (see `.cargo/config.toml`).
 //!
-//! Each task lives in its own module with a `run` function; `main` only
-//! parses the command line and dispatches. This crate depends on no
-//! workspace crate, and keeps its own dependencies few: it is compiled before
-//! every task.
+//! [`flags`] parses every task's command line; each task lives in its own
+//! module, which implements `run(self, sh)` on its flags struct, and `main`
+//! only dispatches. This crate depends on no workspace crate, and keeps its
+//! own dependencies few: it is compiled before every task.
 
 mod bench;
 mod bench_tools;
 mod clients;
 mod e2e;
+mod flags;
 mod fuzz;
 mod http;
 mod keycloak;
@@ -20,50 +21,26 @@ mod token;
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+use clap::Parser as _;
 use xshell::Shell;
 
-const USAGE: &str = "\
-usage: cargo xtask <task> [options]
-
-tasks:
-  test       fmt check, clippy (-D warnings) and every test of the workspace
-  run-dev    start Keycloak and the server with the embedded defaults
-  e2e        end-to-end scenarios against real Keycloak and real MCP clients
-  bench      throughput and latency benchmarks
-  fuzz       run the cargo-fuzz targets for a while (--time N seconds each)
-  soak       bounded load soak with many distinct tokens (--quick for a short run)
-  keycloak   start the dev Keycloak (realm mcp) and wait for Ctrl-C
-  token      print an access token from the dev Keycloak (--user alice --scope mcp:tools)
-";
+use flags::XtaskCmd;
 
 fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let Some(task) = args.next() else {
-        eprint!("{USAGE}");
-        bail!("no task given");
-    };
-    let rest: Vec<String> = args.collect();
+    let flags = flags::Xtask::parse();
     let sh = Shell::new()?;
     sh.change_dir(project_root());
-    match task.as_str() {
-        "test" => test::run(&sh, &rest).context("xtask test"),
-        "run-dev" => run_dev::run(&sh, &rest).context("xtask run-dev"),
-        "e2e" => e2e::run(&sh, &rest).context("xtask e2e"),
-        "bench" => bench::run(&sh, &rest).context("xtask bench"),
-        "fuzz" => fuzz::run(&sh, &rest).context("xtask fuzz"),
-        "soak" => soak::run(&sh, &rest).context("xtask soak"),
-        "keycloak" => keycloak::run(&sh, &rest).context("xtask keycloak"),
-        "token" => token::run(&sh, &rest).context("xtask token"),
-        "clients" => clients::run(&sh, &rest).context("xtask clients"),
-        "-h" | "--help" | "help" => {
-            print!("{USAGE}");
-            Ok(())
-        }
-        other => {
-            eprint!("{USAGE}");
-            bail!("unknown task `{other}`")
-        }
+    match flags.subcommand {
+        XtaskCmd::Test(cmd) => cmd.run(&sh).context("xtask test"),
+        XtaskCmd::RunDev(cmd) => cmd.run(&sh).context("xtask run-dev"),
+        XtaskCmd::E2e(cmd) => cmd.run(&sh).context("xtask e2e"),
+        XtaskCmd::Bench(cmd) => cmd.run(&sh).context("xtask bench"),
+        XtaskCmd::Fuzz(cmd) => cmd.run(&sh).context("xtask fuzz"),
+        XtaskCmd::Soak(cmd) => cmd.run(&sh).context("xtask soak"),
+        XtaskCmd::Keycloak(cmd) => cmd.run(&sh).context("xtask keycloak"),
+        XtaskCmd::Token(cmd) => cmd.run(&sh).context("xtask token"),
+        XtaskCmd::Clients(cmd) => cmd.run(&sh).context("xtask clients"),
     }
 }
 

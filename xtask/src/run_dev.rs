@@ -28,24 +28,13 @@ use anyhow::{Context, bail};
 use serde_json::json;
 use xshell::{Shell, cmd};
 
+use crate::flags;
 use crate::http::Http;
 use crate::keycloak::{self, Keycloak, REALM, STATE_FILE, StartOptions};
 use crate::process::{Guard, ProcessGroup, RemovePath, Stop};
 
-const USAGE: &str = "\
-usage: cargo xtask run-dev [options] [-- server flags...]
-
-  --port N             server port on 127.0.0.1 (default 8000)
-  --keycloak-port N    Keycloak port (default 8080); the server gets the matching --issuer
-  --keycloak-url URL   use a running Keycloak (also KEYCLOAK_URL); the realm is imported if missing
-  --templates DIR      serve DIR (default: target/dev-templates, a copy of templates/)
-  --redirect-uri URI   one more OAuth redirect URI for mcp-client (repeatable; new Keycloak only)
-  --release            build and run the release binary
-  -- ARGS              more flags for the server, e.g. -- --stateless (see docs/configuration.md)
-";
-
 /// The server's default port (its default `bind` and `public_url`).
-const DEFAULT_PORT: u16 = 8000;
+pub(crate) const DEFAULT_PORT: u16 = 8000;
 /// Where the shipped templates are copied on the first run.
 const DEV_TEMPLATES: &str = "target/dev-templates";
 /// The introspection client of the dev realm (RFC 7662 calls of verify-online tools).
@@ -55,76 +44,16 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the server may take to shut down gracefully before `SIGKILL`.
 const SERVER_GRACE: Duration = Duration::from_secs(10);
 
-/// The parsed command line.
-#[derive(Debug, PartialEq, Eq)]
-struct Options {
-    port: u16,
-    /// `None`: the default, [`keycloak::DEV_PORT`].
-    keycloak_port: Option<u16>,
-    keycloak_url: Option<String>,
-    templates: Option<PathBuf>,
-    redirect_uris: Vec<String>,
-    release: bool,
-    server_args: Vec<String>,
-}
-
-/// `None` for `--help`.
-fn parse(args: &[String]) -> anyhow::Result<Option<Options>> {
-    let mut opts = Options {
-        port: DEFAULT_PORT,
-        keycloak_port: None,
-        keycloak_url: None,
-        templates: None,
-        redirect_uris: Vec::new(),
-        release: false,
-        server_args: Vec::new(),
-    };
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut value = |flag: &str| {
-            args.next()
-                .cloned()
-                .with_context(|| format!("{flag} needs a value\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--port" => opts.port = port(&value("--port")?, "--port")?,
-            "--keycloak-port" => {
-                opts.keycloak_port = Some(port(&value("--keycloak-port")?, "--keycloak-port")?)
-            }
-            "--keycloak-url" => opts.keycloak_url = Some(value("--keycloak-url")?),
-            "--templates" => opts.templates = Some(PathBuf::from(value("--templates")?)),
-            "--redirect-uri" => opts.redirect_uris.push(value("--redirect-uri")?),
-            "--release" => opts.release = true,
-            "--" => {
-                opts.server_args = args.cloned().collect();
-                break;
-            }
-            "-h" | "--help" => return Ok(None),
-            other => bail!("unknown option `{other}`\n{USAGE}"),
-        }
-    }
-    if opts.keycloak_url.is_some() && opts.keycloak_port.is_some() {
-        bail!(
-            "--keycloak-port starts a Keycloak, --keycloak-url uses a running one: pass one of them"
-        );
-    }
-    Ok(Some(opts))
-}
-
-fn port(text: &str, flag: &str) -> anyhow::Result<u16> {
-    match text.parse::<u16>() {
-        Ok(0) | Err(_) => bail!("{flag} {text:?}: expected a port number from 1 to 65535"),
-        Ok(port) => Ok(port),
+impl flags::RunDev {
+    pub(crate) fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        run(sh, self)
     }
 }
 
-pub(crate) fn run(sh: &Shell, args: &[String]) -> anyhow::Result<()> {
-    let Some(opts) = parse(args)? else {
-        eprint!("{USAGE}");
-        return Ok(());
-    };
+fn run(sh: &Shell, opts: flags::RunDev) -> anyhow::Result<()> {
     if let Some(url) = &opts.keycloak_url {
-        return reexec_with_keycloak_url(url, args);
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        return reexec_with_keycloak_url(url, &args);
     }
     let external = std::env::var("KEYCLOAK_URL").ok();
     if let (Some(url), Some(_)) = (&external, opts.keycloak_port) {
@@ -255,6 +184,19 @@ pub(crate) fn run(sh: &Shell, args: &[String]) -> anyhow::Result<()> {
 
 /// Runs this xtask again with `KEYCLOAK_URL` set and `--keycloak-url` removed.
 fn reexec_with_keycloak_url(url: &str, args: &[String]) -> anyhow::Result<()> {
+    let rest = without_keycloak_url(args);
+    let exe = std::env::current_exe().context("locating the xtask binary")?;
+    let err = Command::new(&exe)
+        .arg("run-dev")
+        .args(&rest)
+        .env("KEYCLOAK_URL", url)
+        .exec();
+    Err(err).with_context(|| format!("re-running {} with KEYCLOAK_URL={url}", exe.display()))
+}
+
+/// `args` (run-dev's own, after the task name) without `--keycloak-url URL`
+/// or `--keycloak-url=URL`; what follows `--` is the server's and stays.
+fn without_keycloak_url(args: &[String]) -> Vec<String> {
     let mut rest = Vec::with_capacity(args.len());
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -263,17 +205,11 @@ fn reexec_with_keycloak_url(url: &str, args: &[String]) -> anyhow::Result<()> {
             rest.extend(args.by_ref().cloned());
         } else if arg == "--keycloak-url" {
             args.next();
-        } else {
+        } else if !arg.starts_with("--keycloak-url=") {
             rest.push(arg.clone());
         }
     }
-    let exe = std::env::current_exe().context("locating the xtask binary")?;
-    let err = Command::new(&exe)
-        .arg("run-dev")
-        .args(&rest)
-        .env("KEYCLOAK_URL", url)
-        .exec();
-    Err(err).with_context(|| format!("re-running {} with KEYCLOAK_URL={url}", exe.display()))
+    rest
 }
 
 fn ensure_free(port: u16) -> anyhow::Result<()> {

@@ -38,13 +38,14 @@ use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
 use xshell::{Shell, cmd};
 
+use crate::flags;
 use crate::http::Http;
 use crate::process::{Guard, ProcessGroup, RemovePath};
 
 const DEFAULT_SECS: u64 = 600;
 const QUICK_SECS: u64 = 30;
-const DEFAULT_TOKENS: usize = 500;
-const DEFAULT_CONCURRENCY: usize = 16;
+pub(crate) const DEFAULT_TOKENS: usize = 500;
+pub(crate) const DEFAULT_CONCURRENCY: usize = 16;
 /// The shipped template every request renders, with its required variables.
 const TOOL_ARGS: &str = r#"{"name":"meeting-minutes","variables":{"meeting":"Soak sync","attendees":"Alice, Bob, Carol","agenda":"Load\nMemory"}}"#;
 
@@ -55,45 +56,34 @@ struct Options {
     concurrency: usize,
 }
 
-fn parse(args: &[String]) -> anyhow::Result<Options> {
-    let mut options = Options {
-        secs: DEFAULT_SECS,
-        tokens: DEFAULT_TOKENS,
-        cache_entries: None,
-        concurrency: DEFAULT_CONCURRENCY,
-    };
-    let mut args = args.iter();
-    let number = |flag: &str, value: Option<&String>| -> anyhow::Result<u64> {
-        value
-            .with_context(|| format!("{flag} needs a number"))?
-            .parse()
-            .with_context(|| format!("{flag} needs a number"))
-    };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--quick" => options.secs = QUICK_SECS,
-            "--duration" => options.secs = number("--duration", args.next())?,
-            "--tokens" => options.tokens = usize::try_from(number("--tokens", args.next())?)?,
-            "--cache-entries" => {
-                options.cache_entries =
-                    Some(usize::try_from(number("--cache-entries", args.next())?)?);
-            }
-            "--concurrency" => {
-                options.concurrency = usize::try_from(number("--concurrency", args.next())?)?;
-            }
-            other => bail!(
-                "unknown option `{other}` (usage: cargo xtask soak [--quick] [--duration SECS] [--tokens N] [--cache-entries N] [--concurrency N])"
-            ),
-        }
+impl Options {
+    /// The flags, with `--quick` and the defaults applied, checked.
+    fn new(flags: flags::Soak) -> anyhow::Result<Options> {
+        let default_secs = if flags.quick {
+            QUICK_SECS
+        } else {
+            DEFAULT_SECS
+        };
+        let options = Options {
+            secs: flags.duration.unwrap_or(default_secs),
+            tokens: flags.tokens,
+            cache_entries: flags.cache_entries,
+            concurrency: flags.concurrency,
+        };
+        ensure!(options.secs >= 5, "--duration must be at least 5 seconds");
+        ensure!(options.tokens >= 1, "--tokens must be at least 1");
+        ensure!(options.concurrency >= 1, "--concurrency must be at least 1");
+        Ok(options)
     }
-    ensure!(options.secs >= 5, "--duration must be at least 5 seconds");
-    ensure!(options.tokens >= 1, "--tokens must be at least 1");
-    ensure!(options.concurrency >= 1, "--concurrency must be at least 1");
-    Ok(options)
 }
 
-pub(crate) fn run(sh: &Shell, args: &[String]) -> anyhow::Result<()> {
-    let options = parse(args)?;
+impl flags::Soak {
+    pub(crate) fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        run(sh, Options::new(self)?)
+    }
+}
+
+fn run(sh: &Shell, options: Options) -> anyhow::Result<()> {
     let cache_entries = options.cache_entries.unwrap_or((options.tokens / 2).max(1));
 
     cmd!(sh, "cargo build --release -p mcp-file-templates -p loadgen")

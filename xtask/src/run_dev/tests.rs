@@ -1,4 +1,5 @@
-//! Unit tests of run-dev's command line, templates copy and banner.
+//! Unit tests of run-dev's re-executed command line, templates copy and
+//! banner (its flags are tested with the others in `crate::flags`).
 
 use std::path::Path;
 
@@ -9,74 +10,22 @@ fn args(list: &[&str]) -> Vec<String> {
 }
 
 #[test]
-fn defaults_are_the_servers_embedded_defaults() {
-    let opts = parse(&[]).unwrap().unwrap();
-    assert_eq!(
-        opts,
-        Options {
-            port: 8000,
-            keycloak_port: None,
-            keycloak_url: None,
-            templates: None,
-            redirect_uris: Vec::new(),
-            release: false,
-            server_args: Vec::new(),
-        }
-    );
-}
-
-#[test]
-fn flags_after_double_dash_go_to_the_server_verbatim() {
-    let opts = parse(&args(&[
-        "--port",
-        "9000",
-        "--redirect-uri",
-        "http://localhost:6275/oauth/callback",
-        "--release",
-        "--",
-        "--stateless",
-        "--port",
-    ]))
-    .unwrap()
-    .unwrap();
-    assert_eq!(opts.port, 9000);
-    assert_eq!(
-        opts.redirect_uris,
-        args(&["http://localhost:6275/oauth/callback"])
-    );
-    assert!(opts.release);
-    assert_eq!(opts.server_args, args(&["--stateless", "--port"]));
-}
-
-#[test]
-fn keycloak_port_and_keycloak_url_are_exclusive() {
-    let err = parse(&args(&[
-        "--keycloak-port",
-        "8081",
+fn reexec_drops_keycloak_url_in_both_spellings_but_not_the_servers_flags() {
+    let rest = without_keycloak_url(&args(&[
         "--keycloak-url",
         "http://localhost:8080",
-    ]))
-    .unwrap_err();
-    assert!(err.to_string().contains("pass one of them"), "{err}");
-}
-
-#[test]
-fn port_zero_and_garbage_are_refused() {
-    for bad in ["0", "70000", "http"] {
-        let err = parse(&args(&["--port", bad])).unwrap_err();
-        assert!(err.to_string().contains("--port"), "{bad}: {err}");
-    }
-}
-
-#[test]
-fn unknown_option_is_refused_with_usage() {
-    let err = parse(&args(&["--prot", "1"])).unwrap_err();
-    assert!(err.to_string().contains("unknown option `--prot`"), "{err}");
-}
-
-#[test]
-fn help_is_not_a_run() {
-    assert_eq!(parse(&args(&["--help"])).unwrap(), None);
+        "--port",
+        "9000",
+        "--keycloak-url=http://localhost:8081",
+        "--release",
+        "--",
+        "--keycloak-url",
+        "x",
+    ]));
+    assert_eq!(
+        rest,
+        args(&["--port", "9000", "--release", "--", "--keycloak-url", "x"])
+    );
 }
 
 fn scratch(name: &str) -> PathBuf {

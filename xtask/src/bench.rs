@@ -206,51 +206,24 @@ impl flags::Bench {
     }
 }
 
+/// The bench, step by step: binaries, scratch directories, Keycloak behind
+/// the counting proxy, the loadgen thread count, the rounds, the report.
 fn run(sh: &Shell, options: Options, args: &[String]) -> anyhow::Result<()> {
     let started = Instant::now();
     let root = sh.current_dir();
     let load_at_start = cmd!(sh, "uptime").quiet().read().unwrap_or_default();
     eprintln!("bench: load at start: {}", load_at_start.trim());
 
-    let server_bin = root.join("target/release/mcp-file-templates");
-    let loadgen = root.join("target/release/loadgen");
-    if options.build {
-        eprintln!("bench: building the release server and loadgen");
-        cmd!(
-            sh,
-            "cargo build --release --locked -p mcp-file-templates -p loadgen"
-        )
-        .run()
-        .context("building the release server and loadgen")?;
-    } else {
-        for bin in [&server_bin, &loadgen] {
-            ensure!(bin.is_file(), "--no-build: no {}", bin.display());
-        }
-        eprintln!("bench: --no-build: using the binaries in target/release");
-    }
+    let (server_bin, loadgen) = build_binaries(sh, &root, options.build)?;
     let tools = crate::bench_tools::ensure_installed(sh).context("installing target E")?;
-
     let out = root.join(OUT_DIR);
-    let logs = out.join("logs");
-    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-    let run_dir = out.join(format!("run-{}", std::process::id()));
-    let _run_dir_guard = Guard::new(Arc::new(RemovePath(run_dir.clone())))?;
-    let templates = run_dir.join("templates");
-    crate::e2e::copy_templates(&root.join("templates"), &templates)?;
+    let scratch = Scratch::create(&root, &out)?;
 
     // The port first: Keycloak's audience mappers carry the resource URL.
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
     let resource = format!("{base}/mcp");
-    eprintln!("bench: starting Keycloak (audience {resource})");
-    let kc = Keycloak::start(sh, &StartOptions::new(resource.clone())?)
-        .context("starting Keycloak for the bench")?;
-    let upstream = kc
-        .base_url()
-        .strip_prefix("http://")
-        .context("Keycloak's URL is not http://")?
-        .to_owned();
-    let proxy = CountingProxy::start(&upstream)?;
+    let (kc, proxy) = start_idp(sh, &resource)?;
     let oidc_path = |endpoint: &str| {
         format!(
             "{}/realms/{REALM}/protocol/openid-connect/{endpoint}",
@@ -266,16 +239,10 @@ fn run(sh: &Shell, options: Options, args: &[String]) -> anyhow::Result<()> {
         issuer: kc.issuer(REALM),
         jwks_uri: oidc_path("certs"),
         introspection_endpoint: oidc_path("token/introspect"),
-        templates,
-        run_dir,
-        logs,
+        templates: scratch.templates.clone(),
+        run_dir: scratch.run_dir.clone(),
+        logs: scratch.logs.clone(),
     };
-    let clk_tck: f64 = cmd!(sh, "getconf CLK_TCK")
-        .quiet()
-        .read()?
-        .trim()
-        .parse()
-        .context("getconf CLK_TCK")?;
     let bench = Bench {
         kc: &kc,
         proxy: &proxy,
@@ -284,152 +251,296 @@ fn run(sh: &Shell, options: Options, args: &[String]) -> anyhow::Result<()> {
         resource,
         out: out.clone(),
         loadgen_log: setup.logs.join("loadgen.log"),
-        clk_tck,
+        clk_tck: clk_tck(sh)?,
         http: Http::new(Duration::from_secs(10)),
         concurrency: options.concurrency,
         warmup: options.warmup,
         duration: options.duration,
     };
 
-    let mut calibration: Vec<Run> = Vec::new();
-    let threads = match options.threads {
-        Some(n) => n,
-        None => {
-            eprintln!("bench: loadgen --threads 1 vs 2 on target A");
-            calibration = bench.calibrate()?;
-            calibration
-                .iter()
-                .max_by(|a, b| a.ok_per_s().total_cmp(&b.ok_per_s()))
-                .map_or(1, |r| r.threads)
-        }
+    let (threads, calibration) = bench.choose_threads(options.threads)?;
+    let (runs, failures) = bench.rounds(&options.targets, options.rounds, threads)?;
+    let results = Results {
+        calibration,
+        runs,
+        failures,
     };
-    eprintln!("bench: loadgen threads: {threads}");
+    let context = run_info(
+        sh,
+        &options,
+        args,
+        &load_at_start,
+        &bench,
+        &tools.python,
+        threads,
+    )?;
+    let written = results.write(&root, &out, &context, options.write_docs)?;
+    eprintln!(
+        "bench: results in {} ({:.0} s in all)",
+        written.display(),
+        started.elapsed().as_secs_f64()
+    );
+    results.verdict()
+}
 
-    let mut runs: Vec<Run> = Vec::new();
-    let mut failures: Vec<Failure> = Vec::new();
-    for round in 1..=options.rounds {
-        let mut order = options.targets.clone();
-        if round % 2 == 0 {
-            order.reverse();
+/// Builds the release server and `loadgen`, or with `--no-build` checks
+/// they are there; returns their paths.
+fn build_binaries(sh: &Shell, root: &Path, build: bool) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let server_bin = root.join("target/release/mcp-file-templates");
+    let loadgen = root.join("target/release/loadgen");
+    if build {
+        eprintln!("bench: building the release server and loadgen");
+        cmd!(
+            sh,
+            "cargo build --release --locked -p mcp-file-templates -p loadgen"
+        )
+        .run()
+        .context("building the release server and loadgen")?;
+    } else {
+        for bin in [&server_bin, &loadgen] {
+            ensure!(bin.is_file(), "--no-build: no {}", bin.display());
         }
-        for target in order {
-            eprintln!(
-                "bench: round {round}: {} ({})",
-                target.id(),
-                target.describe()
-            );
-            match bench.measure(target, round, threads) {
-                Ok(run) => {
-                    eprintln!(
-                        "bench:   {:.0} ok/s, p99 {:.2} ms, {} errors, server CPU {:.2} s, IdP {}",
-                        run.ok_per_s(),
-                        run.latency_ms("p99"),
-                        run.errors(),
-                        run.server_cpu_s,
-                        run.idp_total()
-                    );
-                    runs.push(run);
-                }
-                Err(e) => {
-                    eprintln!("bench:   FAILED: {e:#}");
-                    failures.push(Failure {
-                        target,
-                        round,
-                        error: format!("{e:#}"),
-                    });
-                }
-            }
-            if let Some(status) = kc.exited() {
-                bail!(
-                    "Keycloak exited during the bench ({status})\n{}",
-                    kc.log_tail(40)
-                );
-            }
-        }
+        eprintln!("bench: --no-build: using the binaries in target/release");
     }
+    Ok((server_bin, loadgen))
+}
 
-    let context = RunInfo {
+/// The run's directories: `logs/` (kept) and a per-run scratch directory
+/// with a copy of `templates/`, removed when this value is dropped.
+struct Scratch {
+    logs: PathBuf,
+    run_dir: PathBuf,
+    templates: PathBuf,
+    _guard: Guard,
+}
+
+impl Scratch {
+    fn create(root: &Path, out: &Path) -> anyhow::Result<Scratch> {
+        let logs = out.join("logs");
+        std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+        let run_dir = out.join(format!("run-{}", std::process::id()));
+        let guard = Guard::new(Arc::new(RemovePath(run_dir.clone())))?;
+        let templates = run_dir.join("templates");
+        crate::e2e::copy_templates(&root.join("templates"), &templates)?;
+        Ok(Scratch {
+            logs,
+            run_dir,
+            templates,
+            _guard: guard,
+        })
+    }
+}
+
+/// Keycloak with `resource` as the audience, and the counting proxy in
+/// front of it that the targets are given as their IdP.
+fn start_idp(sh: &Shell, resource: &str) -> anyhow::Result<(Keycloak, CountingProxy)> {
+    eprintln!("bench: starting Keycloak (audience {resource})");
+    let kc = Keycloak::start(sh, &StartOptions::new(resource)?)
+        .context("starting Keycloak for the bench")?;
+    let upstream = kc
+        .base_url()
+        .strip_prefix("http://")
+        .context("Keycloak's URL is not http://")?
+        .to_owned();
+    let proxy = CountingProxy::start(&upstream)?;
+    Ok((kc, proxy))
+}
+
+/// Clock ticks per second, for the CPU times of `/proc`.
+fn clk_tck(sh: &Shell) -> anyhow::Result<f64> {
+    cmd!(sh, "getconf CLK_TCK")
+        .quiet()
+        .read()?
+        .trim()
+        .parse()
+        .context("getconf CLK_TCK")
+}
+
+/// The report's header: the command, the machine, the versions, the settings.
+fn run_info(
+    sh: &Shell,
+    options: &Options,
+    args: &[String],
+    load_at_start: &str,
+    bench: &Bench<'_>,
+    python: &Path,
+    threads: usize,
+) -> anyhow::Result<RunInfo> {
+    let server_bin = &bench.setup.server_bin;
+    let mut versions = versions(sh, server_bin, &bench.loadgen, python);
+    let built = cmd!(sh, "date -u -r {server_bin} +%Y-%m-%dT%H:%M:%SZ")
+        .quiet()
+        .read()
+        .unwrap_or_else(|_| "?".into());
+    let how = if options.build {
+        "built by this run"
+    } else {
+        "--no-build"
+    };
+    versions.insert(1, ("server binary".into(), format!("{how}, {built}")));
+    Ok(RunInfo {
         command: command_line(args),
         date: cmd!(sh, "date -u +%Y-%m-%dT%H:%M:%SZ").quiet().read()?,
         cores: cmd!(sh, "nproc").quiet().read()?,
         cpu_model: cpu_model(),
         kernel: cmd!(sh, "uname -sr").quiet().read()?,
-        load_at_start: load_average(&load_at_start),
-        versions: {
-            let mut v = versions(sh, &setup.server_bin, &bench.loadgen, &tools.python);
-            let server_bin = &setup.server_bin;
-            let built = cmd!(sh, "date -u -r {server_bin} +%Y-%m-%dT%H:%M:%SZ")
-                .quiet()
-                .read()
-                .unwrap_or_else(|_| "?".into());
-            let how = if options.build {
-                "built by this run"
-            } else {
-                "--no-build"
-            };
-            v.insert(1, ("server binary".into(), format!("{how}, {built}")));
-            v
-        },
+        load_at_start: load_average(load_at_start),
+        versions,
         concurrency: options.concurrency,
         warmup: options.warmup,
         duration: options.duration,
         rounds: options.rounds,
         threads,
         order: options.targets.clone(),
-    };
-    let markdown = report::markdown(&context, &calibration, &runs, &failures);
-    println!("{markdown}");
-    let json = json!({
-        "context": {
-            "command": context.command, "date": context.date, "cores": context.cores,
-            "cpu_model": context.cpu_model, "kernel": context.kernel,
-            "load_at_start": context.load_at_start,
-            "versions": context.versions.iter().cloned().collect::<BTreeMap<_, _>>(),
-            "concurrency": context.concurrency, "warmup_s": context.warmup.as_secs_f64(),
-            "duration_s": context.duration.as_secs_f64(), "rounds": context.rounds,
-            "threads": context.threads,
-        },
-        "calibration": calibration.iter().map(Run::to_json).collect::<Vec<_>>(),
-        "runs": runs.iter().map(Run::to_json).collect::<Vec<_>>(),
-        "failures": failures.iter().map(|f| json!({
-            "target": f.target.id(), "round": f.round, "error": f.error,
-        })).collect::<Vec<_>>(),
-        "ratios": report::ratios_json(&runs),
-    });
-    let results = out.join("results.json");
-    std::fs::write(&results, serde_json::to_string_pretty(&json)? + "\n")
-        .with_context(|| format!("writing {}", results.display()))?;
-    std::fs::write(out.join("results.md"), &markdown)?;
-    if options.write_docs {
-        let docs = root.join("docs/benchmarks.md");
-        report::update_docs(&docs, &markdown)?;
-        eprintln!("bench: wrote {}", docs.display());
-    } else {
-        eprintln!("bench: docs/benchmarks.md left as it is (--quick or --no-docs)");
-    }
-    eprintln!(
-        "bench: results in {} ({:.0} s in all)",
-        results.display(),
-        started.elapsed().as_secs_f64()
-    );
+    })
+}
 
-    let with_errors: Vec<String> = runs
-        .iter()
-        .filter(|r| r.errors() > 0 || r.ok() == 0)
-        .map(|r| format!("{} round {}", r.target.id(), r.round))
-        .collect();
-    if !failures.is_empty() || !with_errors.is_empty() {
-        bail!(
-            "{} run(s) failed, {} run(s) had request errors ({}); see the report",
-            failures.len(),
-            with_errors.len(),
-            with_errors.join(", ")
-        );
+/// What the bench measured, and what it could not.
+struct Results {
+    /// Target A with one and two loadgen threads (empty with `--threads`).
+    calibration: Vec<Run>,
+    runs: Vec<Run>,
+    failures: Vec<Failure>,
+}
+
+impl Results {
+    /// Prints the Markdown report, writes it and `results.json` to `out`,
+    /// and into `docs/benchmarks.md` when `write_docs`; returns the JSON's path.
+    fn write(
+        &self,
+        root: &Path,
+        out: &Path,
+        context: &RunInfo,
+        write_docs: bool,
+    ) -> anyhow::Result<PathBuf> {
+        let markdown = report::markdown(context, &self.calibration, &self.runs, &self.failures);
+        println!("{markdown}");
+        let json = json!({
+            "context": {
+                "command": context.command, "date": context.date, "cores": context.cores,
+                "cpu_model": context.cpu_model, "kernel": context.kernel,
+                "load_at_start": context.load_at_start,
+                "versions": context.versions.iter().cloned().collect::<BTreeMap<_, _>>(),
+                "concurrency": context.concurrency, "warmup_s": context.warmup.as_secs_f64(),
+                "duration_s": context.duration.as_secs_f64(), "rounds": context.rounds,
+                "threads": context.threads,
+            },
+            "calibration": self.calibration.iter().map(Run::to_json).collect::<Vec<_>>(),
+            "runs": self.runs.iter().map(Run::to_json).collect::<Vec<_>>(),
+            "failures": self.failures.iter().map(|f| json!({
+                "target": f.target.id(), "round": f.round, "error": f.error,
+            })).collect::<Vec<_>>(),
+            "ratios": report::ratios_json(&self.runs),
+        });
+        let results = out.join("results.json");
+        std::fs::write(&results, serde_json::to_string_pretty(&json)? + "\n")
+            .with_context(|| format!("writing {}", results.display()))?;
+        std::fs::write(out.join("results.md"), &markdown)?;
+        if write_docs {
+            let docs = root.join("docs/benchmarks.md");
+            report::update_docs(&docs, &markdown)?;
+            eprintln!("bench: wrote {}", docs.display());
+        } else {
+            eprintln!("bench: docs/benchmarks.md left as it is (--quick or --no-docs)");
+        }
+        Ok(results)
     }
-    Ok(())
+
+    /// Fails when any run failed or had request errors (after the report
+    /// was written).
+    fn verdict(&self) -> anyhow::Result<()> {
+        let with_errors: Vec<String> = self
+            .runs
+            .iter()
+            .filter(|r| r.errors() > 0 || r.ok() == 0)
+            .map(|r| format!("{} round {}", r.target.id(), r.round))
+            .collect();
+        if !self.failures.is_empty() || !with_errors.is_empty() {
+            bail!(
+                "{} run(s) failed, {} run(s) had request errors ({}); see the report",
+                self.failures.len(),
+                with_errors.len(),
+                with_errors.join(", ")
+            );
+        }
+        Ok(())
+    }
 }
 
 impl Bench<'_> {
+    /// `--threads N`, or the better of one and two loadgen threads on
+    /// target A; with those calibration runs.
+    fn choose_threads(&self, threads: Option<usize>) -> anyhow::Result<(usize, Vec<Run>)> {
+        let (threads, calibration) = match threads {
+            Some(n) => (n, Vec::new()),
+            None => {
+                eprintln!("bench: loadgen --threads 1 vs 2 on target A");
+                let calibration = self.calibrate()?;
+                let best = calibration
+                    .iter()
+                    .max_by(|a, b| a.ok_per_s().total_cmp(&b.ok_per_s()))
+                    .map_or(1, |r| r.threads);
+                (best, calibration)
+            }
+        };
+        eprintln!("bench: loadgen threads: {threads}");
+        Ok((threads, calibration))
+    }
+
+    /// Every target in every round, forward in odd rounds and reversed in
+    /// even ones. A failed run is recorded and the bench goes on; Keycloak
+    /// exiting ends it.
+    fn rounds(
+        &self,
+        targets: &[Target],
+        rounds: usize,
+        threads: usize,
+    ) -> anyhow::Result<(Vec<Run>, Vec<Failure>)> {
+        let mut runs: Vec<Run> = Vec::new();
+        let mut failures: Vec<Failure> = Vec::new();
+        for round in 1..=rounds {
+            let mut order = targets.to_vec();
+            if round % 2 == 0 {
+                order.reverse();
+            }
+            for target in order {
+                eprintln!(
+                    "bench: round {round}: {} ({})",
+                    target.id(),
+                    target.describe()
+                );
+                match self.measure(target, round, threads) {
+                    Ok(run) => {
+                        eprintln!(
+                            "bench:   {:.0} ok/s, p99 {:.2} ms, {} errors, server CPU {:.2} s, IdP {}",
+                            run.ok_per_s(),
+                            run.latency_ms("p99"),
+                            run.errors(),
+                            run.server_cpu_s,
+                            run.idp_total()
+                        );
+                        runs.push(run);
+                    }
+                    Err(e) => {
+                        eprintln!("bench:   FAILED: {e:#}");
+                        failures.push(Failure {
+                            target,
+                            round,
+                            error: format!("{e:#}"),
+                        });
+                    }
+                }
+                if let Some(status) = self.kc.exited() {
+                    bail!(
+                        "Keycloak exited during the bench ({status})\n{}",
+                        self.kc.log_tail(40)
+                    );
+                }
+            }
+        }
+        Ok((runs, failures))
+    }
+
     /// Target A with one loadgen thread, then two, on one server process.
     fn calibrate(&self) -> anyhow::Result<Vec<Run>> {
         let label = "calibrate-A";

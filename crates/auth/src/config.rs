@@ -282,6 +282,11 @@ pub struct IntrospectionConfig {
     /// Bound of each result cache (active and inactive). Default
     /// [`IntrospectionConfig::DEFAULT_MAX_ENTRIES`].
     pub max_entries: usize,
+    /// Accept a plain `http` endpoint on any host. Default `false`: the
+    /// endpoint receives our client secret and every token, so it must be
+    /// `https` unless its host is loopback (`127.0.0.0/8`, `::1`,
+    /// `localhost`); [`crate::Validator::new`] refuses anything else.
+    pub allow_insecure_http: bool,
 }
 
 impl IntrospectionConfig {
@@ -309,6 +314,7 @@ impl IntrospectionConfig {
             negative_ttl: Self::DEFAULT_NEGATIVE_TTL,
             timeout: Self::DEFAULT_TIMEOUT,
             max_entries: Self::DEFAULT_MAX_ENTRIES,
+            allow_insecure_http: false,
         }
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! `POST endpoint` with `token=…&token_type_hint=access_token`, authenticated
 //! as a confidential client (`client_secret_basic` by default, or
-//! `client_secret_post`). The client follows no redirects and has a total
-//! timeout. An answer is trusted only when `active` is `true` (§2.2) *and*
+//! `client_secret_post`). The endpoint must be `https` (plain `http` only to
+//! a loopback host, or with `allow_insecure_http`); the client follows no
+//! redirects, ignores proxy environment variables and has a total timeout. An answer is trusted only when `active` is `true` (§2.2) *and*
 //! the same claim rules as for JWTs hold (exact `iss`, `exp` in the future,
 //! our audience): Keycloak's introspection returns `aud`, and a token for
 //! another resource must not become valid here by being opaque.
@@ -85,8 +86,21 @@ enum Credentials {
 
 impl Introspector {
     pub(crate) fn new(config: IntrospectionConfig) -> Result<Self, Error> {
+        let endpoint = &config.endpoint;
+        let secure = endpoint.scheme() == "https"
+            || (endpoint.scheme() == "http"
+                && (config.allow_insecure_http || jwks::is_loopback(endpoint)));
+        if !secure {
+            return err(ErrorKind::Config(format!(
+                "introspection endpoint {endpoint} must use https \
+                 (plain http only for a loopback host or with allow_insecure_http)"
+            )));
+        }
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // Never HTTP(S)_PROXY from the environment: the secret and the
+            // tokens go to the configured endpoint and nowhere else.
+            .no_proxy()
             .connect_timeout(config.timeout)
             .timeout(config.timeout)
             .build()

@@ -206,3 +206,37 @@ fn failures_are_counted_by_label() {
     assert_eq!(m.failures.len(), ErrorKind::LABELS.len());
     assert_eq!(m.token_cache_hits, 0);
 }
+
+#[test]
+fn introspection_endpoint_must_be_https_unless_loopback() {
+    // The endpoint receives our client secret and every token: plain http
+    // is refused at construction, except to a loopback host.
+    let introspection = |endpoint: &str| {
+        crate::IntrospectionConfig::new(endpoint.parse().unwrap(), "id", crate::Secret::new("s"))
+    };
+    let build = |c: crate::IntrospectionConfig| {
+        let config = ValidationConfig::new(ISS, vec!["aud".into()]).unwrap();
+        Validator::new(
+            config,
+            jwks(),
+            Mode::Introspection(c),
+            TokenCacheConfig::disabled(),
+        )
+    };
+    let url = "http://idp.example.com/introspect";
+    let e = build(introspection(url)).unwrap_err();
+    assert_eq!(e.kind().label(), "config");
+    assert!(e.to_string().contains(url), "{e}");
+    for ok in [
+        "https://idp.example.com/introspect",
+        "http://127.0.0.1:8080/introspect",
+        "http://[::1]:8080/introspect",
+        "http://localhost:8080/introspect",
+    ] {
+        assert!(build(introspection(ok)).is_ok(), "{ok}");
+    }
+    // The explicit opt-out.
+    let mut insecure = introspection(url);
+    insecure.allow_insecure_http = true;
+    assert!(build(insecure).is_ok());
+}

@@ -203,12 +203,18 @@ impl ClaimRules {
     }
 
     /// Whether one `aud` value names us (RFC 8707 §2, RFC 3986 §6.2.2–6.2.3).
+    ///
+    /// Only case and scheme-based normalisation make two spellings equal. A
+    /// value with dot segments is refused rather than resolved: a URL parser
+    /// applies RFC 3986 §5.2.4 and would turn `https://host/x/../mcp` into
+    /// `https://host/mcp`, but an audience is an identifier, not a reference.
     fn accepts_audience(&self, aud: &str) -> bool {
         // Most tokens carry the canonical form already: no allocation then.
-        self.audiences.iter().any(|a| a == aud) || {
-            let canonical = canonical_audience(aud);
-            self.audiences.contains(&canonical)
-        }
+        self.audiences.iter().any(|a| a == aud)
+            || (!has_dot_segment(aud) && {
+                let canonical = canonical_audience(aud);
+                self.audiences.contains(&canonical)
+            })
     }
 }
 
@@ -231,6 +237,22 @@ impl Claims {
             None => Ok(()),
         }
     }
+}
+
+/// Whether the path of a URI, as written, has a `.` or `..` segment, also
+/// percent-encoded (`%2e`) or delimited by `\` (WHATWG parsers treat both as
+/// dots and slashes in `http`/`https` URLs).
+fn has_dot_segment(aud: &str) -> bool {
+    let Some((_, rest)) = aud.split_once("://") else {
+        return false;
+    };
+    let path = rest.find(['/', '\\']).map_or("", |i| &rest[i..]);
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    path.split(['/', '\\']).any(|segment| {
+        [".", "%2e", "..", ".%2e", "%2e.", "%2e%2e"]
+            .iter()
+            .any(|dots| segment.eq_ignore_ascii_case(dots))
+    })
 }
 
 /// RFC 7519 NumericDate, restricted to JSON integers.

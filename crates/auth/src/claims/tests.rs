@@ -313,3 +313,44 @@ fn rfc7519_null_numeric_date_is_malformed_not_absent() {
         "missing_claim"
     );
 }
+
+#[test]
+fn aud_with_dot_segments_is_not_our_resource() {
+    // RFC 3986 §5.2.4 removes dot segments when *resolving* a reference, so
+    // a URL parser turns `https://host/x/../` into `https://host/`. An `aud`
+    // value is an identifier compared as sent (RFC 8707 §2, RFC 7519 §4.1.3),
+    // not a reference to resolve: one spelled with dot segments names some
+    // other string, and must not become our resource after normalisation.
+    let r = rules(false);
+    for aud in [
+        "https://mcp.example.com/x/../",
+        "https://mcp.example.com/./",
+        "https://mcp.example.com/x/%2e%2e/",
+        "https://mcp.example.com/x/.%2E/",
+        "https://MCP.example.com/x/..",
+        "https://mcp.example.com/x\\..\\",
+    ] {
+        assert_eq!(
+            check(&r, claims(json!({ "aud": aud }))).unwrap_err(),
+            "invalid_audience",
+            "{aud}"
+        );
+        assert_eq!(
+            check(&r, claims(json!({ "aud": ["account", aud] }))).unwrap_err(),
+            "invalid_audience",
+            "{aud}"
+        );
+    }
+    // Dots inside a segment are ordinary characters.
+    let r = ClaimRules {
+        audiences: vec![canonical_audience("https://mcp.example.com/v1.2/..mcp")],
+        ..rules(false)
+    };
+    assert!(
+        check(
+            &r,
+            claims(json!({ "aud": "HTTPS://mcp.example.com/v1.2/..mcp" }))
+        )
+        .is_ok()
+    );
+}

@@ -89,9 +89,9 @@ where
 }
 
 /// **DANGER**: moves `validator`'s clock by `seconds` (cumulative; negative
-/// moves it back). Affects `exp`/`nbf`/`iat` checks and every cache expiry.
-/// jsonwebtoken's own `exp`/`nbf` check keeps using the system clock, so
-/// shifting backwards cannot make an expired JWT pass.
+/// moves it back). Affects the `exp`/`nbf`/`iat` checks and every cache
+/// expiry, which all read this one clock: shifting it backwards makes expired
+/// tokens pass. For tests of expiry and cache lifetimes only.
 pub fn shift_clock(validator: &Validator, seconds: i64) {
     validator.clock_offset.fetch_add(seconds, Relaxed);
 }

@@ -671,8 +671,17 @@ async fn introspection_unreachable_is_503() {
     })
     .await;
     let t = env.token(json!({}));
-    let (status, _, _) = env.call(&[], bearer(&t)).await;
+    // 503 with Retry-After (the token could not be judged), not 401: the
+    // client keeps its token and retries.
+    let (status, retry) = env.status_and_retry_after(&t).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(retry.as_deref(), Some("5"));
+    assert_eq!(
+        env.validator
+            .metrics()
+            .failures_for("introspection_unavailable"),
+        1
+    );
 }
 
 #[tokio::test]

@@ -7,17 +7,20 @@
 //! - [`extract_bearer`]: RFC 6750 §2.1 (header only; query tokens refused);
 //! - [`Validator`]: local JWT validation against the issuer's JWKS (via the
 //!   `jwks` crate), optional RFC 7662 introspection ([`Mode`] carries its
-//!   [`IntrospectionConfig`]), a bounded
-//!   verified-token cache, counters ([`AuthMetrics`]);
+//!   [`IntrospectionConfig`]), a bounded verified-token cache, counters
+//!   ([`AuthMetrics`], one failure count per refused request);
 //! - [`challenge`]: the single RFC 6750 §3 mapping to 400/401/403/503 with
 //!   `WWW-Authenticate` and an absolute RFC 9728 `resource_metadata`;
 //! - [`ProtectedResourceMetadata`] and [`metadata_router`]: RFC 9728;
-//! - [`AuthLayer`]/[`AuthService`]: the tower layer applying all of the above;
+//! - [`AuthLayer`]/[`AuthService`]: the tower layer applying all of the above,
+//!   handing handlers the caller as `Extension<Arc<Principal>>`;
 //! - [`dangerous`]: test and benchmark bypasses, fenced off.
 //!
 //! It must **not** know about rmcp or MCP methods, templates, environment
 //! variables or config files: callers pass plain config structs
-//! ([`ValidationConfig`], [`IntrospectionConfig`], [`TokenCacheConfig`]).
+//! ([`ValidationConfig`], [`IntrospectionConfig`], [`TokenCacheConfig`]),
+//! whose constructors fill every default from a documented `DEFAULT_*`
+//! constant; algorithm names go through [`parse_algorithm`].
 //! Tokens and secrets never appear in logs, `Debug` output or error bodies.
 //!
 //! # Example

@@ -3,7 +3,8 @@
 //! [`flags`] parses every task's command line; each task lives in its own
 //! module, which implements `run(self, sh)` on its flags struct, and `main`
 //! only dispatches. This crate depends on no workspace crate, and keeps its
-//! own dependencies few: it is compiled before every task.
+//! own dependencies few: it is compiled before every task. The `tidy` module
+//! is a test only: `cargo test -p xtask` checks the repository's conventions.
 
 mod bench;
 mod bench_tools;
@@ -17,6 +18,8 @@ mod process;
 mod run_dev;
 mod soak;
 mod test;
+#[cfg(test)]
+mod tidy;
 mod token;
 
 use std::path::PathBuf;

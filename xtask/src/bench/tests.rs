@@ -1,3 +1,7 @@
+//! Unit tests of the bench helpers that need no Keycloak: the counting
+//! proxy against a scripted upstream on loopback, `/proc` CPU parsing, the
+//! `/metrics` sums and the rewrite of the results section of the docs.
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;

@@ -53,10 +53,14 @@ pub enum ErrorKind {
     /// The JWKS parsed but held no usable signing key; the previous set is kept.
     #[error("jwks contains no usable signing key")]
     NoUsableKeys,
-    /// No key has this kid, even after a refresh.
+    /// No key has this kid in the key set fetched successfully for this lookup: the only
+    /// answer that says the kid is really not published.
     #[error("no signing key with the requested kid")]
     UnknownKid,
     /// A kid-miss refresh was refused because this cooldown window's fetch budget is spent.
+    /// Says nothing about the kid: it may belong to a key rotated in since the last fetch, so
+    /// callers should treat the token as not yet judgeable (retry later), not as signed by an
+    /// unknown key.
     #[error("kid-miss refresh suppressed by rate limit")]
     RefreshSuppressed,
     /// The fetch task ended without a result (the runtime is shutting down).

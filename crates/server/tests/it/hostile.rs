@@ -53,6 +53,10 @@ enum Expect {
     InvalidToken,
     /// 403 `insufficient_scope` with exactly this `scope`.
     InsufficientScope(&'static str),
+    /// 503 with `Retry-After` and no `invalid_token`: the token's key is
+    /// unknown only because the kid-miss refresh was suppressed (RFC 6750
+    /// has no error code for "cannot decide now").
+    KeysUnavailable,
 }
 
 /// Calls the identity provider may see while the case is served.
@@ -142,6 +146,7 @@ fn check(case: &Case, outcome: &Outcome) {
             Some("insufficient_scope"),
             Some(scope),
         ),
+        Expect::KeysUnavailable => (StatusCode::SERVICE_UNAVAILABLE, None, None),
     };
     assert_eq!(
         reply.status, status,
@@ -150,6 +155,16 @@ fn check(case: &Case, outcome: &Outcome) {
     );
 
     match (case.expect, reply.challenge()) {
+        (Expect::KeysUnavailable, params) => {
+            assert!(
+                reply.header("retry-after").is_some(),
+                "[{name}] 503 without Retry-After"
+            );
+            assert!(
+                params.as_ref().is_none_or(|p| !p.contains_key("error")),
+                "[{name}] 503 with an error code: {params:?}"
+            );
+        }
         (Expect::Ok, None) => {
             let body: Value = serde_json::from_str(&reply.body)
                 .unwrap_or_else(|e| panic!("[{name}] 200 body is not JSON ({e}): {}", reply.body));
@@ -262,6 +277,11 @@ fn unpublished_key(issuer: &TestIssuer, kid: &str) {
 /// canonicalisation cases.
 async fn matrix_fixture() -> (Fixture, RawSigner) {
     let f = Fixture::start(&[], |c| {
+        // Every unknown-kid row gets its own kid-miss refresh, so each is
+        // decided against a fresh key set (401), not suppressed by the rows
+        // before it (503); `kid_flood_costs_at_most_two_jwks_fetches_per_cooldown`
+        // covers the rate limit itself.
+        c.auth.jwks.miss_max_fetches = 1_000;
         c.auth
             .validation
             .audiences
@@ -1118,6 +1138,11 @@ async fn deep_nesting_is_stopped_by_serde_recursion_limit_not_the_stack() {
     }
 }
 
+/// Whether this cooldown window's two kid-miss fetches are spent.
+fn after_budget(f: &Fixture, before: IdpRequests) -> bool {
+    f.idp_requests().jwks - before.jwks >= 2
+}
+
 /// A flood of tokens with fresh random `kid`s cannot turn into a flood of
 /// JWKS fetches: kid-miss refreshes are rate-limited (two per
 /// `miss_cooldown` window, see the `jwks` crate docs), and the known keys
@@ -1132,7 +1157,16 @@ async fn kid_flood_costs_at_most_two_jwks_fetches_per_cooldown() {
         let token = f
             .issuer
             .sign_with(rs(Algorithm::RS256, &kid), &good, INITIAL_KID);
-        let case = Case::bearer("random kid", token, Expect::InvalidToken).kid_miss();
+        // The first misses refresh the key set and find no such kid (401);
+        // once the window's budget is spent, an unknown kid cannot be
+        // decided and is answered 503, never 401 (a genuine token signed
+        // with a key activated meanwhile must not be refused as invalid).
+        let expect = if after_budget(&f, before) {
+            Expect::KeysUnavailable
+        } else {
+            Expect::InvalidToken
+        };
+        let case = Case::bearer("random kid", token, expect).kid_miss();
         let outcome = run(&f, &case).await;
         check(&case, &outcome);
     }

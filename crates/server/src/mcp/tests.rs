@@ -1,6 +1,13 @@
 //! Unit tests for the MCP error mapping and filtering.
 
-use super::*;
+use rmcp::handler::server::tool::IntoCallToolResult;
+use rmcp::model::CallToolResponse;
+use templates::{
+    RenderError, StoreError, Template, TemplateMeta, TemplateName, VariableSpec, Version,
+};
+
+use super::tools::matches;
+use super::{TOOL_NAMES, TemplateServer, ToolError};
 
 fn meta(name: &str, title: &str, tags: &[&str]) -> TemplateMeta {
     let name = match TemplateName::parse(name) {

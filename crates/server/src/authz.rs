@@ -140,7 +140,11 @@ pub struct AuthzState {
 
 /// The middleware; see the module documentation.
 pub async fn authorize(State(state): State<AuthzState>, request: Request, next: Next) -> Response {
-    let Some(principal) = request.extensions().get::<Principal>().cloned() else {
+    let Some(principal) = request
+        .extensions()
+        .get::<std::sync::Arc<Principal>>()
+        .cloned()
+    else {
         // AuthLayer runs first and always inserts a Principal; reaching here
         // without one is a wiring bug, and failing closed is the only answer.
         tracing::error!("authorize ran without a Principal: auth layer missing");

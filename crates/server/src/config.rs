@@ -865,14 +865,14 @@ fn parse_tool_scopes(entries: &[String]) -> Result<BTreeMap<String, Vec<String>>
 }
 
 fn check_tool(key: &'static str, tool: &str) -> Result<(), ConfigError> {
-    if crate::mcp::TOOL_NAMES.contains(&tool) {
+    if tool.parse::<crate::tool::Tool>().is_ok() {
         Ok(())
     } else {
         Err(err(
             key,
             format!(
                 "unknown tool {tool:?}; tools are {}",
-                crate::mcp::TOOL_NAMES.join(", ")
+                crate::tool::Tool::names()
             ),
         ))
     }

@@ -41,16 +41,7 @@ use templates::{RenderLimits, Renderer, Template, TemplateName, TemplateStore};
 
 use crate::metrics::Metrics;
 
-pub use errors::ToolError;
-
-/// Every tool this server exposes, by name.
-pub const TOOL_NAMES: [&str; 5] = [
-    "list_templates",
-    "get_template",
-    "render_template",
-    "save_template",
-    "delete_template",
-];
+pub use errors::{Outcome, ToolError};
 
 /// Who is calling, as far as the audit log needs to know. The HTTP layer puts
 /// it into the request extensions; it never carries the token.

@@ -17,6 +17,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use crate::mcp::Outcome;
+use crate::tool::Tool;
+
 /// The `Content-Type` of the exposition format [`Metrics::encode`] writes.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -169,11 +172,11 @@ impl Metrics {
     }
 
     /// Counts one tool call.
-    pub fn tool_call(&self, tool: &str, outcome: &str) {
+    pub fn tool_call(&self, tool: Tool, outcome: Outcome) {
         self.tool_calls
             .get_or_create(&ToolLabels {
-                tool: tool.to_owned(),
-                outcome: outcome.to_owned(),
+                tool: tool.name().to_owned(),
+                outcome: outcome.label().to_owned(),
             })
             .inc();
     }

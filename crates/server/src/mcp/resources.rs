@@ -11,7 +11,7 @@ use rmcp::model::{
 use templates::TemplateName;
 
 use super::TemplateServer;
-use super::errors::ToolError;
+use super::errors::{Outcome, ToolError};
 
 /// URI scheme of template resources: `template://{name}`.
 const URI_PREFIX: &str = "template://";
@@ -67,7 +67,9 @@ impl TemplateServer {
             ));
         };
         let template = self.load(name).map_err(|e| match e.outcome {
-            "not_found" | "invalid_name" => ErrorData::resource_not_found(e.message, None),
+            Outcome::NotFound | Outcome::InvalidName => {
+                ErrorData::resource_not_found(e.message, None)
+            }
             _ => ErrorData::internal_error(e.message, None),
         })?;
         Ok(ReadResourceResult::new(vec![

@@ -12,7 +12,7 @@ use templates::{
     SaveOutcome, StoreError, TemplateDraft, TemplateMeta, TemplateName, VariableSpec, Version,
 };
 
-use super::errors::ToolError;
+use super::errors::{Outcome, ToolError};
 use super::resources::uri_of;
 use super::wire::{
     DeleteTemplateParams, DeletedTemplate, ListTemplatesParams, NameParams, RenderTemplateParams,
@@ -20,6 +20,7 @@ use super::wire::{
     TemplateSummary, Variable,
 };
 use super::{Caller, TemplateServer};
+use crate::tool::Tool;
 
 fn variable_view(spec: &VariableSpec) -> Variable {
     Variable {
@@ -77,10 +78,7 @@ async fn blocking<T: Send + 'static>(
         Ok(result) => result.map_err(ToolError::from_store),
         Err(join_error) => {
             tracing::error!(%join_error, "template store task failed");
-            Err(ToolError::new(
-                "store_error",
-                "the template store failed; try again later",
-            ))
+            Err(ToolError::store_failed())
         }
     }
 }
@@ -91,12 +89,12 @@ impl TemplateServer {
     fn finish<T>(
         &self,
         ctx: &RequestContext<RoleServer>,
-        tool: &'static str,
+        tool: Tool,
         template: Option<&str>,
         result: Result<T, ToolError>,
     ) -> Result<T, ToolError> {
         let outcome = match &result {
-            Ok(_) => "ok",
+            Ok(_) => Outcome::Ok,
             Err(e) => e.outcome,
         };
         let caller = caller_of(ctx);
@@ -105,9 +103,9 @@ impl TemplateServer {
             issuer = %caller.issuer,
             subject = caller.subject.as_deref().unwrap_or("-"),
             client = caller.client_id.as_deref().unwrap_or("-"),
-            tool,
+            tool = tool.name(),
             template = template.unwrap_or("-"),
-            outcome,
+            outcome = outcome.label(),
             "tool call"
         );
         self.metrics.tool_call(tool, outcome);
@@ -136,7 +134,7 @@ impl TemplateServer {
                         .collect(),
                 })
             });
-        self.finish(&ctx, "list_templates", None, result)
+        self.finish(&ctx, Tool::ListTemplates, None, result)
     }
 
     #[tool(
@@ -160,7 +158,7 @@ impl TemplateServer {
                 version: t.meta.version.to_string(),
             })
         });
-        self.finish(&ctx, "get_template", Some(&params.name), result)
+        self.finish(&ctx, Tool::GetTemplate, Some(&params.name), result)
     }
 
     #[tool(
@@ -183,7 +181,7 @@ impl TemplateServer {
                 })
                 .map_err(|e| ToolError::from_render(e, &template))
         });
-        self.finish(&ctx, "render_template", Some(&params.name), result)
+        self.finish(&ctx, Tool::RenderTemplate, Some(&params.name), result)
     }
 
     #[tool(
@@ -202,7 +200,7 @@ impl TemplateServer {
     ) -> Result<Json<SavedTemplate>, ToolError> {
         let template = params.name.clone();
         let result = self.save(params).await;
-        self.finish(&ctx, "save_template", Some(&template), result)
+        self.finish(&ctx, Tool::SaveTemplate, Some(&template), result)
     }
 
     #[tool(
@@ -221,7 +219,7 @@ impl TemplateServer {
     ) -> Result<Json<DeletedTemplate>, ToolError> {
         let template = params.name.clone();
         let result = self.delete(params).await;
-        self.finish(&ctx, "delete_template", Some(&template), result)
+        self.finish(&ctx, Tool::DeleteTemplate, Some(&template), result)
     }
 }
 

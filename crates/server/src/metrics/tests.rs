@@ -17,7 +17,7 @@ fn own_counters_are_exposed_with_labels() {
     let metrics = Metrics::new(Arc::new(Vec::new));
     metrics.http_response(403);
     metrics.http_response(403);
-    metrics.tool_call("save_template", "conflict");
+    metrics.tool_call(Tool::SaveTemplate, Outcome::Conflict);
     metrics.authz_failure("insufficient_scope");
     check(&metrics, "mcp_http_requests_total{status=\"403\"} 2");
     check(

@@ -31,6 +31,34 @@ fn own_counters_are_exposed_with_labels() {
 }
 
 #[test]
+fn tool_calls_encode_like_a_family_of_counters() {
+    let metrics = Metrics::new(Arc::new(Vec::new));
+    let before = metrics
+        .encode()
+        .unwrap_or_else(|e| panic!("encode failed: {e}"));
+    assert!(!before.contains("mcp_tool_calls"), "{before}");
+    metrics.tool_call(Tool::RenderTemplate, Outcome::Ok);
+    metrics.tool_call(Tool::RenderTemplate, Outcome::Ok);
+    metrics.tool_call(Tool::DeleteTemplate, Outcome::StoreError);
+    let text = metrics
+        .encode()
+        .unwrap_or_else(|e| panic!("encode failed: {e}"));
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("mcp_tool_calls"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "# HELP mcp_tool_calls MCP tool calls by tool and outcome.",
+            "# TYPE mcp_tool_calls counter",
+            "mcp_tool_calls_total{tool=\"render_template\",outcome=\"ok\"} 2",
+            "mcp_tool_calls_total{tool=\"delete_template\",outcome=\"store_error\"} 1",
+        ]
+    );
+}
+
+#[test]
 fn library_snapshots_are_read_at_scrape_time() {
     let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let seen = Arc::clone(&calls);

@@ -12,7 +12,6 @@
 //! - **Session binding** (MCP security best practices, "session hijacking"):
 //!   a session belongs to the (issuer, subject) that created it; anyone else
 //!   presenting its `Mcp-Session-Id` gets 404 as if it did not exist.
-//! - It leaves a [`Caller`] (no token) for the MCP layer's audit log.
 //!
 //! Finding the tool: the `Mcp-Name` header is trusted only when the request
 //! declares a protocol version at which rmcp itself rejects a header that
@@ -33,7 +32,6 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use auth::{BearerToken, ChallengeContext, Error as AuthError, ErrorKind, Principal, Validator};
 
 use crate::config::AuthSettings;
-use crate::mcp::Caller;
 use crate::metrics::Metrics;
 
 const HEADER_SESSION_ID: &str = "mcp-session-id";
@@ -207,12 +205,6 @@ pub async fn authorize(State(state): State<AuthzState>, request: Request, next: 
         }
     }
 
-    let mut request = request;
-    request.extensions_mut().insert(Caller {
-        issuer: principal.issuer.clone(),
-        subject: principal.subject.clone(),
-        client_id: principal.client_id.clone(),
-    });
     let is_delete = request.method() == Method::DELETE;
     let response = next.run(request).await;
 

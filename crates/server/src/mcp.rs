@@ -3,8 +3,9 @@
 //!
 //! This is the only module that speaks MCP's wire types. It knows nothing of
 //! OAuth: the HTTP layer (`crate::authz`) has already checked the caller's
-//! scopes before a `tools/call` reaches us and left a [`Caller`] in the HTTP
-//! request extensions, which we read only for the audit log.
+//! scopes before a `tools/call` reaches us. The principal `auth::AuthLayer`
+//! left in the HTTP request extensions is read only for the audit log
+//! (`crate::identity`).
 //!
 //! Domain failures (unknown template, version conflict, invalid variables or
 //! names) are tool results with `isError: true` and a message that tells the
@@ -42,18 +43,6 @@ use templates::{RenderLimits, Renderer, Template, TemplateName, TemplateStore};
 use crate::metrics::Metrics;
 
 pub use errors::{Outcome, ToolError};
-
-/// Who is calling, as far as the audit log needs to know. The HTTP layer puts
-/// it into the request extensions; it never carries the token.
-#[derive(Clone, Debug, Default)]
-pub struct Caller {
-    /// Token `iss`.
-    pub issuer: String,
-    /// Token `sub`, when it has one.
-    pub subject: Option<String>,
-    /// `azp` / `client_id` of the client the token was issued to.
-    pub client_id: Option<String>,
-}
 
 /// The MCP server handler. Cheap to clone (four reference counts): one is
 /// cloned per session, or per request in stateless mode, from a prototype

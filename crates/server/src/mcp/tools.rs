@@ -12,6 +12,7 @@ use templates::{
     SaveOutcome, StoreError, TemplateDraft, TemplateMeta, TemplateName, VariableSpec, Version,
 };
 
+use super::TemplateServer;
 use super::errors::{Outcome, ToolError};
 use super::resources::uri_of;
 use super::wire::{
@@ -19,7 +20,7 @@ use super::wire::{
     RenderedTemplate, SaveTemplateParams, SavedTemplate, TemplateDetails, TemplateList,
     TemplateSummary, Variable,
 };
-use super::{Caller, TemplateServer};
+use crate::identity::{self, Audited};
 use crate::tool::Tool;
 
 fn variable_view(spec: &VariableSpec) -> Variable {
@@ -61,15 +62,6 @@ pub(super) fn matches(meta: &TemplateMeta, query: Option<&str>, tag: Option<&str
         || meta.tags.iter().any(|t| t.contains(&query))
 }
 
-/// Reads the [`Caller`] the HTTP layer left in the request's extensions.
-fn caller_of(ctx: &RequestContext<RoleServer>) -> Caller {
-    ctx.extensions
-        .get::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<Caller>())
-        .cloned()
-        .unwrap_or_default()
-}
-
 /// Runs a blocking store call off the async runtime.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
@@ -97,16 +89,18 @@ impl TemplateServer {
             Ok(_) => Outcome::Ok,
             Err(e) => e.outcome,
         };
-        let caller = caller_of(ctx);
-        tracing::info!(
-            target: "audit",
-            issuer = %caller.issuer,
-            subject = caller.subject.as_deref().unwrap_or("-"),
-            client = caller.client_id.as_deref().unwrap_or("-"),
-            tool = tool.name(),
-            template = template.unwrap_or("-"),
-            outcome = outcome.label(),
-            "tool call"
+        // The auth layer always leaves a principal (benchmark mode a fixed
+        // one); without it the line says "-" rather than failing the call.
+        let principal = ctx
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| identity::principal_of(&parts.extensions));
+        identity::audit(
+            principal.map(Arc::as_ref),
+            tool,
+            template,
+            outcome.label(),
+            Audited::Called,
         );
         self.metrics.tool_call(tool, outcome);
         result

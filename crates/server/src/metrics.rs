@@ -9,13 +9,18 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
+
+use crate::mcp::Outcome;
+use crate::tool::Tool;
 
 /// The `Content-Type` of the exposition format [`Metrics::encode`] writes.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -23,12 +28,6 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {
     status: u16,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ToolLabels {
-    tool: String,
-    outcome: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -93,7 +92,7 @@ impl Collector for SnapshotCollector {
             let mut metric =
                 encoder.encode_descriptor(first.name, first.help, None, metric_type)?;
             for sample in group {
-                let encode = |m: prometheus_client::encoding::MetricEncoder<'_>| match sample.kind {
+                let encode = |m: MetricEncoder<'_>| match sample.kind {
                     SampleKind::Counter => ConstCounter::new(sample.value).encode(m),
                     SampleKind::Gauge => {
                         ConstGauge::new(i64::try_from(sample.value).unwrap_or(i64::MAX)).encode(m)
@@ -116,11 +115,59 @@ impl Collector for SnapshotCollector {
     }
 }
 
+/// Tool calls by `(Tool, Outcome)`: one atomic per pair, indexed by
+/// [`Tool::index`] and [`Outcome::index`], so counting a call is one
+/// `fetch_add` with no lookup, lock or allocation. Encodes like the
+/// `Family<{tool, outcome}, Counter>` it replaces: only the pairs counted at
+/// least once, and no descriptor at all before the first call.
+#[derive(Clone, Default)]
+struct ToolCalls(Arc<[[AtomicU64; Outcome::ALL.len()]; Tool::ALL.len()]>);
+
+impl ToolCalls {
+    fn inc(&self, tool: Tool, outcome: Outcome) {
+        self.0[tool.index()][outcome.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The pairs counted at least once, with their counts.
+    fn counted(&self) -> impl Iterator<Item = (Tool, Outcome, u64)> + '_ {
+        Tool::ALL.into_iter().flat_map(move |tool| {
+            Outcome::ALL.into_iter().filter_map(move |outcome| {
+                let n = self.0[tool.index()][outcome.index()].load(Ordering::Relaxed);
+                (n > 0).then_some((tool, outcome, n))
+            })
+        })
+    }
+}
+
+impl fmt::Debug for ToolCalls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ToolCalls")
+    }
+}
+
+impl EncodeMetric for ToolCalls {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), fmt::Error> {
+        for (tool, outcome, n) in self.counted() {
+            let labels = [("tool", tool.name()), ("outcome", outcome.label())];
+            ConstCounter::new(n).encode(encoder.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Counter
+    }
+
+    fn is_empty(&self) -> bool {
+        self.counted().next().is_none()
+    }
+}
+
 /// The server's metrics registry.
 pub struct Metrics {
     registry: Registry,
     http_requests: Family<StatusLabels, Counter>,
-    tool_calls: Family<ToolLabels, Counter>,
+    tool_calls: ToolCalls,
     authz_failures: Family<ReasonLabels, Counter>,
 }
 
@@ -140,7 +187,7 @@ impl Metrics {
             "HTTP responses by status code",
             http_requests.clone(),
         );
-        let tool_calls = Family::<ToolLabels, Counter>::default();
+        let tool_calls = ToolCalls::default();
         registry.register(
             "tool_calls",
             "MCP tool calls by tool and outcome",
@@ -169,13 +216,8 @@ impl Metrics {
     }
 
     /// Counts one tool call.
-    pub fn tool_call(&self, tool: &str, outcome: &str) {
-        self.tool_calls
-            .get_or_create(&ToolLabels {
-                tool: tool.to_owned(),
-                outcome: outcome.to_owned(),
-            })
-            .inc();
+    pub fn tool_call(&self, tool: Tool, outcome: Outcome) {
+        self.tool_calls.inc(tool, outcome);
     }
 
     /// Counts one request refused by the server's own authorization.

@@ -1,6 +1,14 @@
 //! Unit tests for the MCP error mapping and filtering.
 
-use super::*;
+use rmcp::handler::server::tool::IntoCallToolResult;
+use rmcp::model::CallToolResponse;
+use templates::{
+    RenderError, StoreError, Template, TemplateMeta, TemplateName, VariableSpec, Version,
+};
+
+use super::tools::matches;
+use super::{Outcome, TemplateServer, ToolError};
+use crate::tool::Tool;
 
 fn meta(name: &str, title: &str, tags: &[&str]) -> TemplateMeta {
     let name = match TemplateName::parse(name) {
@@ -52,7 +60,7 @@ fn conflict_tells_the_model_the_current_version() {
         expected: Some(Version::of_bytes(b"old")),
         current: Some(current.clone()),
     });
-    assert_eq!(error.outcome, "conflict");
+    assert_eq!(error.outcome, Outcome::Conflict);
     assert!(
         error
             .message
@@ -71,7 +79,7 @@ fn invalid_variables_are_reported_by_name_with_the_declared_list() {
         RenderError::MissingVariables(vec!["date".to_owned()]),
         &template,
     );
-    assert_eq!(error.outcome, "invalid_variables");
+    assert_eq!(error.outcome, Outcome::InvalidVariables);
     assert!(error.message.contains("date"), "{}", error.message);
     assert!(
         error.message.contains("date (required), place"),
@@ -86,31 +94,35 @@ fn store_io_errors_do_not_leak_paths() {
         path: "/srv/secret/dir/a.md".into(),
         source: std::io::Error::other("disk on fire"),
     });
-    assert_eq!(error.outcome, "store_error");
+    assert_eq!(error.outcome, Outcome::StoreError);
     assert!(!error.message.contains("/srv/secret"));
 }
 
 #[test]
 fn tool_errors_become_is_error_results() {
-    let result = ToolError::new("not_found", "nope").into_call_tool_result();
+    let name = TemplateName::parse("gone").unwrap_or_else(|e| panic!("{e}"));
+    let error = ToolError::from_store(StoreError::NotFound(name));
+    assert_eq!(error.outcome, Outcome::NotFound);
+    let result = error.into_call_tool_result();
     match result {
         Ok(CallToolResponse::Complete(result)) => assert_eq!(result.is_error, Some(true)),
         other => panic!("unexpected {other:?}"),
     }
 }
 
+/// The `#[tool]` fn names are the one place a tool name is still written as a
+/// literal; this pins them to [`Tool`]. rmcp lists its tools sorted by name,
+/// so the names are mapped to `Tool` and sorted by its declaration order.
 #[test]
-fn every_tool_name_is_routed() {
+fn routed_tools_are_exactly_tool_all() {
     let router = TemplateServer::tool_router();
-    let mut listed: Vec<String> = router
+    let mut routed: Vec<Tool> = router
         .list_all()
         .into_iter()
-        .map(|t| t.name.to_string())
+        .map(|t| t.name.parse::<Tool>().unwrap_or_else(|e| panic!("{e}")))
         .collect();
-    listed.sort();
-    let mut expected: Vec<&str> = TOOL_NAMES.to_vec();
-    expected.sort_unstable();
-    assert_eq!(listed, expected);
+    routed.sort_unstable();
+    assert_eq!(routed, Tool::ALL);
     for tool in router.list_all() {
         assert!(
             tool.output_schema.is_some(),
@@ -118,4 +130,30 @@ fn every_tool_name_is_routed() {
             tool.name
         );
     }
+}
+
+#[test]
+fn outcome_labels_are_unique_and_index_matches_all() {
+    for (i, outcome) in Outcome::ALL.into_iter().enumerate() {
+        assert_eq!(outcome.index(), i);
+    }
+    let labels: Vec<&str> = Outcome::ALL.map(Outcome::label).to_vec();
+    assert_eq!(
+        labels,
+        [
+            "ok",
+            "invalid_name",
+            "not_found",
+            "conflict",
+            "invalid_version",
+            "invalid_template",
+            "invalid_variables",
+            "render_failed",
+            "store_error",
+        ]
+    );
+    let mut unique = labels.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), labels.len(), "duplicate label in {labels:?}");
 }

@@ -17,7 +17,7 @@ fn own_counters_are_exposed_with_labels() {
     let metrics = Metrics::new(Arc::new(Vec::new));
     metrics.http_response(403);
     metrics.http_response(403);
-    metrics.tool_call("save_template", "conflict");
+    metrics.tool_call(Tool::SaveTemplate, Outcome::Conflict);
     metrics.authz_failure("insufficient_scope");
     check(&metrics, "mcp_http_requests_total{status=\"403\"} 2");
     check(
@@ -27,6 +27,34 @@ fn own_counters_are_exposed_with_labels() {
     check(
         &metrics,
         "mcp_authz_failures_total{reason=\"insufficient_scope\"} 1",
+    );
+}
+
+#[test]
+fn tool_calls_encode_like_a_family_of_counters() {
+    let metrics = Metrics::new(Arc::new(Vec::new));
+    let before = metrics
+        .encode()
+        .unwrap_or_else(|e| panic!("encode failed: {e}"));
+    assert!(!before.contains("mcp_tool_calls"), "{before}");
+    metrics.tool_call(Tool::RenderTemplate, Outcome::Ok);
+    metrics.tool_call(Tool::RenderTemplate, Outcome::Ok);
+    metrics.tool_call(Tool::DeleteTemplate, Outcome::StoreError);
+    let text = metrics
+        .encode()
+        .unwrap_or_else(|e| panic!("encode failed: {e}"));
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("mcp_tool_calls"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "# HELP mcp_tool_calls MCP tool calls by tool and outcome.",
+            "# TYPE mcp_tool_calls counter",
+            "mcp_tool_calls_total{tool=\"render_template\",outcome=\"ok\"} 2",
+            "mcp_tool_calls_total{tool=\"delete_template\",outcome=\"store_error\"} 1",
+        ]
     );
 }
 

@@ -72,10 +72,11 @@ pub fn audit(
     let template = template.unwrap_or("-");
     match audited {
         Audited::Called => tracing::info!(
-            target: "audit", issuer, subject, client, tool, template, outcome, "tool call"
+            target: "audit", issuer = %issuer, subject, client, tool, template, outcome, "tool call"
         ),
         Audited::Refused => tracing::info!(
-            target: "audit", issuer, subject, client, tool, template, outcome, "tool call refused"
+            target: "audit", issuer = %issuer, subject, client, tool, template, outcome,
+            "tool call refused"
         ),
     }
 }

@@ -25,7 +25,7 @@ pub enum Tool {
 }
 
 impl Tool {
-    /// Every tool, in the order `tools/list` shows them.
+    /// Every tool, in declaration order (`tools/list` sorts them by name).
     pub const ALL: [Tool; 5] = [
         Tool::ListTemplates,
         Tool::GetTemplate,

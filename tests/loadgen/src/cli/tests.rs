@@ -1,3 +1,5 @@
+//! Unit tests for the load generator's command line.
+
 use std::time::Duration;
 
 use clap::Parser;

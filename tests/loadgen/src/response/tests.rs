@@ -1,3 +1,5 @@
+//! Unit tests for classifying responses and reading SSE data lines.
+
 use http::StatusCode;
 
 use super::{Outcome, classify, sse_data};

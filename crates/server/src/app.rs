@@ -31,7 +31,6 @@ use axum::routing::get;
 use axum::serve::{Listener, ListenerExt as _};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
@@ -44,10 +43,11 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use auth::{AuthLayer, ChallengeContext, Validator};
 
-use crate::authz::{AuthzState, SessionOwners, authorize};
+use crate::authz::{AuthzState, authorize};
 use crate::config::{Config, SessionMode};
 use crate::mcp::TemplateServer;
 use crate::metrics::{self, Metrics, Sample, SampleKind};
+use crate::sessions::{OwnedSessionManager, Sessions};
 use templates::{RenderLimits, TemplateStore};
 
 /// Binds the server's TCP listener. Every accepted connection gets
@@ -99,7 +99,14 @@ pub fn build_app(config: &Config, deps: AppDeps) -> anyhow::Result<Router> {
         Authentication::Validator(v) => Some(Arc::clone(v)),
         Authentication::DangerouslyDisabledForBenchmarks => None,
     };
-    let metrics = Arc::new(Metrics::new(library_samples(validator.clone())));
+    let sessions = match config.session {
+        SessionMode::Stateful(limits) => Some(Arc::new(Sessions::new(limits))),
+        SessionMode::Stateless => None,
+    };
+    let metrics = Arc::new(Metrics::new(library_samples(
+        validator.clone(),
+        sessions.clone(),
+    )));
 
     let meta = config.metadata.clone();
     let challenge = ChallengeContext {
@@ -110,6 +117,7 @@ pub fn build_app(config: &Config, deps: AppDeps) -> anyhow::Result<Router> {
     let mcp = mcp_router(
         config,
         &deps,
+        sessions,
         validator.clone(),
         challenge,
         Arc::clone(&metrics),
@@ -227,6 +235,7 @@ where
 fn mcp_router(
     config: &Config,
     deps: &AppDeps,
+    sessions: Option<Arc<Sessions>>,
     validator: Option<Arc<Validator>>,
     challenge: ChallengeContext,
     metrics: Arc<Metrics>,
@@ -243,9 +252,9 @@ fn mcp_router(
         .with_max_request_body_bytes(config.http.body_limit_bytes)
         .with_cancellation_token(deps.shutdown.child_token());
 
-    let (service_router, sessions) = match config.session {
-        SessionMode::Stateful => {
-            let manager = Arc::new(LocalSessionManager::default());
+    let (service_router, sessions) = match sessions {
+        Some(sessions) => {
+            let manager = Arc::new(OwnedSessionManager::new(sessions));
             let service = StreamableHttpService::new(
                 factory,
                 Arc::clone(&manager),
@@ -253,10 +262,10 @@ fn mcp_router(
             );
             (
                 Router::new().nest_service(&config.path, SharedMcpService::new(service)),
-                SessionOwners::new(Some(manager)),
+                Some(manager),
             )
         }
-        SessionMode::Stateless => {
+        None => {
             let service = StreamableHttpService::new(
                 factory,
                 Arc::new(NeverSessionManager::default()),
@@ -266,7 +275,7 @@ fn mcp_router(
             );
             (
                 Router::new().nest_service(&config.path, SharedMcpService::new(service)),
-                SessionOwners::new(None),
+                None,
             )
         }
     };
@@ -275,7 +284,7 @@ fn mcp_router(
         policy: Arc::new(config.policy.clone()),
         validator: validator.clone(),
         challenge: Arc::new(challenge.clone()),
-        sessions: Arc::new(sessions),
+        sessions,
         body_limit: config.http.body_limit_bytes,
         metrics,
     };
@@ -406,11 +415,21 @@ async fn metrics_text(State(state): State<OpsState>) -> Response {
     }
 }
 
-/// Reads the auth and JWKS counters at scrape time.
-fn library_samples(validator: Option<Arc<Validator>>) -> metrics::SnapshotSource {
+/// Reads the live sessions and the auth and JWKS counters at scrape time.
+fn library_samples(
+    validator: Option<Arc<Validator>>,
+    sessions: Option<Arc<Sessions>>,
+) -> metrics::SnapshotSource {
     Arc::new(move || {
+        let live = sessions.as_ref().map(|sessions| Sample {
+            name: "sessions",
+            help: "Live MCP sessions, with those being created",
+            kind: SampleKind::Gauge,
+            label: None,
+            value: u64::try_from(sessions.len()).unwrap_or(u64::MAX),
+        });
         let Some(validator) = &validator else {
-            return Vec::new();
+            return live.into_iter().collect();
         };
         let counter = |name, help, value| Sample {
             name,
@@ -486,6 +505,7 @@ fn library_samples(validator: Option<Arc<Validator>>) -> metrics::SnapshotSource
             label: Some(("reason", (*reason).to_owned())),
             value: *value,
         }));
+        samples.extend(live);
         samples
     })
 }

@@ -23,21 +23,21 @@
 
 mod policy;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::{Method, StatusCode};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use http::{HeaderValue, Method, StatusCode};
+use rmcp::transport::streamable_http_server::SessionManager;
 
 use auth::{BearerToken, ChallengeContext, Error as AuthError, ErrorKind, Principal, Validator};
 
 pub use self::policy::{DEFAULT_BASE_SCOPE, DEFAULT_WRITE_SCOPE, ToolPolicy};
 use crate::identity::{self, Audited, Owner};
 use crate::metrics::Metrics;
+use crate::sessions::{Full, OwnedSessionManager, Ownership, SessionLimits};
 use crate::tool::Tool;
 
 const HEADER_SESSION_ID: &str = "mcp-session-id";
@@ -47,62 +47,6 @@ const HEADER_PROTOCOL_VERSION: &str = "mcp-protocol-version";
 /// First protocol version at which rmcp checks `Mcp-Method`/`Mcp-Name`
 /// against the body (`ProtocolVersion::STANDARD_HEADERS`).
 const STANDARD_HEADERS_VERSION: &str = "2026-07-28";
-/// Owner entries kept before stale ones are pruned against the live sessions.
-const PRUNE_THRESHOLD: usize = 4096;
-
-/// Session id → owner, for stateful mode.
-#[derive(Debug, Default)]
-pub struct SessionOwners {
-    owners: Mutex<HashMap<String, Owner>>,
-    sessions: Option<Arc<LocalSessionManager>>,
-}
-
-impl SessionOwners {
-    /// Tracks owners of the sessions `sessions` manages; `None` in stateless mode.
-    pub fn new(sessions: Option<Arc<LocalSessionManager>>) -> Self {
-        Self {
-            owners: Mutex::new(HashMap::new()),
-            sessions,
-        }
-    }
-
-    fn owner(&self, id: &str) -> Option<Owner> {
-        self.owners.lock().ok()?.get(id).cloned()
-    }
-
-    fn remove(&self, id: &str) {
-        if let Ok(mut owners) = self.owners.lock() {
-            owners.remove(id);
-        }
-    }
-
-    async fn insert(&self, id: String, owner: Owner) {
-        let len = match self.owners.lock() {
-            Ok(mut owners) => {
-                owners.insert(id, owner);
-                owners.len()
-            }
-            Err(_) => return,
-        };
-        // Sessions also end by idle timeout, which we are not told about:
-        // now and then drop the owners of sessions rmcp no longer has.
-        if len > PRUNE_THRESHOLD
-            && let Some(manager) = &self.sessions
-        {
-            let live: Vec<String> = manager
-                .sessions
-                .read()
-                .await
-                .keys()
-                .map(|k| k.to_string())
-                .collect();
-            if let Ok(mut owners) = self.owners.lock() {
-                owners.retain(|id, _| live.iter().any(|l| l == id));
-            }
-        }
-    }
-}
-
 /// State of the [`authorize`] middleware.
 #[derive(Clone)]
 pub struct AuthzState {
@@ -112,8 +56,8 @@ pub struct AuthzState {
     pub validator: Option<Arc<Validator>>,
     /// Where challenges point.
     pub challenge: Arc<ChallengeContext>,
-    /// Session owners.
-    pub sessions: Arc<SessionOwners>,
+    /// The session manager and its owners; `None` in stateless mode.
+    pub sessions: Option<Arc<OwnedSessionManager>>,
     /// Largest body read when looking for the tool name.
     pub body_limit: usize,
     /// Counters.
@@ -128,35 +72,41 @@ pub async fn authorize(State(state): State<AuthzState>, request: Request, next: 
         tracing::error!("authorize ran without a Principal: auth layer missing");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let owner = Owner::of(&principal);
     let session_id = request
         .headers()
         .get(HEADER_SESSION_ID)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
 
-    if let Some(id) = &session_id
-        && let Some(existing) = state.sessions.owner(id)
-        && existing != owner
-    {
-        state.metrics.authz_failure("session_owner_mismatch");
-        tracing::warn!(
-            target: "audit",
-            issuer = %principal.issuer,
-            subject = principal.subject.as_deref().unwrap_or("-"),
-            "session presented by a caller that does not own it"
-        );
-        return session_not_found();
+    if let (Some(id), Some(manager)) = (&session_id, &state.sessions) {
+        let ownership = manager
+            .sessions()
+            .owned_by(id, |owner| owner.is(&principal));
+        if ownership != Ownership::Owned {
+            // A foreign session and one without a bound owner are answered
+            // alike, as if they did not exist (fail closed).
+            if ownership == Ownership::Foreign {
+                state.metrics.authz_failure("session_owner_mismatch");
+                tracing::warn!(
+                    target: "audit",
+                    issuer = %principal.issuer,
+                    subject = principal.subject.as_deref().unwrap_or("-"),
+                    "session presented by a caller that does not own it"
+                );
+            }
+            return session_not_found();
+        }
     }
 
-    let (request, tools) = if request.method() == Method::POST {
+    let (mut request, called) = if request.method() == Method::POST {
         match tools_called(request, state.body_limit).await {
             Ok(found) => found,
             Err(response) => return response,
         }
     } else {
-        (request, Vec::new())
+        (request, Called::default())
     };
+    let tools = called.tools;
 
     for &tool in &tools {
         let needed = state.policy.required_for(tool);
@@ -186,23 +136,62 @@ pub async fn authorize(State(state): State<AuthzState>, request: Request, next: 
             return refuse(&state, &principal, Some(tool), &error);
         }
     }
+    // MCP authorization, "token passthrough": nothing past this point may
+    // read or forward the caller's token.
+    request.extensions_mut().remove::<BearerToken>();
 
-    let is_delete = request.method() == Method::DELETE;
-    let response = next.run(request).await;
-
-    match &session_id {
-        None => {
-            if let Some(new_id) = response
-                .headers()
-                .get(HEADER_SESSION_ID)
-                .and_then(|v| v.to_str().ok())
-            {
-                state.sessions.insert(new_id.to_owned(), owner).await;
+    // A new session: take its slot before rmcp creates it.
+    let reservation = match &state.sessions {
+        Some(manager) if session_id.is_none() && called.initialize => {
+            let Some(owner) = Owner::of(&principal) else {
+                state.metrics.authz_failure("session_without_owner");
+                return session_refused(
+                    StatusCode::FORBIDDEN,
+                    None,
+                    "a session needs a token that names its subject (sub) or client (azp, client_id)",
+                );
+            };
+            match manager.sessions().reserve(owner) {
+                Ok(reservation) => Some(reservation),
+                Err(full) => {
+                    state.metrics.authz_failure(full.label());
+                    tracing::warn!(
+                        issuer = %principal.issuer,
+                        subject = principal.subject.as_deref().unwrap_or("-"),
+                        "session refused: {full}"
+                    );
+                    let status = match full {
+                        Full::Owner => StatusCode::TOO_MANY_REQUESTS,
+                        Full::Total => StatusCode::SERVICE_UNAVAILABLE,
+                    };
+                    return session_refused(
+                        status,
+                        Some(SessionLimits::RETRY_AFTER_SECS),
+                        &format!("{full}; close a session (DELETE) or retry later"),
+                    );
+                }
             }
         }
-        Some(id) if is_delete && response.status().is_success() => state.sessions.remove(id),
-        Some(_) => {}
+        _ => None,
+    };
+
+    let response = next.run(request).await;
+
+    if let (Some(reservation), Some(manager)) = (reservation, &state.sessions)
+        && let Some(id) = response
+            .headers()
+            .get(HEADER_SESSION_ID)
+            .and_then(|v| v.to_str().ok())
+    {
+        let id: rmcp::transport::streamable_http_server::SessionId = id.into();
+        reservation.bind(id.clone());
+        // A session that already ended (its worker failed at once) was
+        // closed before it had an owner: forget it now.
+        if !manager.has_session(&id).await.unwrap_or(false) {
+            manager.sessions().forget(&id);
+        }
     }
+    // Otherwise the reservation, if any, is dropped here and its slot freed.
     response
 }
 
@@ -228,11 +217,37 @@ fn session_not_found() -> Response {
     (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
 }
 
-/// The tools a POST calls. Returns the request with its body intact.
-async fn tools_called(
-    request: Request,
-    limit: usize,
-) -> Result<(Request, Vec<Option<Tool>>), Response> {
+/// A refused `initialize`: a JSON-RPC error with the HTTP status that says
+/// why (429 for the caller's limit, 503 for the server's, 403 for a token
+/// that cannot own a session) and, for the limits, `Retry-After`.
+fn session_refused(status: StatusCode, retry_after: Option<u64>, message: &str) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": { "code": -32000, "message": message },
+    });
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+/// What a POST asks for, as far as authorization cares.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Called {
+    /// The tool of every `tools/call` (`None` for a name that is no tool of
+    /// ours, which rmcp refuses).
+    tools: Vec<Option<Tool>>,
+    /// Whether the POST is an `initialize`, which creates a session in
+    /// stateful mode.
+    initialize: bool,
+}
+
+/// What a POST calls. Returns the request with its body intact.
+async fn tools_called(request: Request, limit: usize) -> Result<(Request, Called), Response> {
     // Buffer the body on every path, the header path included: past the body
     // limit the stream fails, and rmcp answers a body that fails to read with
     // 500, so the 413 has to be given here.
@@ -253,19 +268,23 @@ async fn tools_called(
         let name = headers.get(HEADER_MCP_NAME).and_then(|v| v.to_str().ok());
         match (method, name) {
             // rmcp rejects a request whose body disagrees with these headers.
-            (Some("tools/call"), Some(name)) if !name.starts_with("=?") => {
-                Some(vec![name.parse().ok()])
-            }
-            (Some(m), _) if m != "tools/call" => Some(Vec::new()),
+            (Some("tools/call"), Some(name)) if !name.starts_with("=?") => Some(Called {
+                tools: vec![name.parse().ok()],
+                initialize: false,
+            }),
+            (Some(m), _) if m != "tools/call" => Some(Called {
+                tools: Vec::new(),
+                initialize: m == "initialize",
+            }),
             _ => None,
         }
     } else {
         None
     };
-    let tools = match from_headers {
-        Some(tools) => tools,
-        None => match tool_names(&bytes) {
-            Some(tools) => tools,
+    let called = match from_headers {
+        Some(called) => called,
+        None => match parse_called(&bytes) {
+            Some(called) => called,
             None => {
                 // Fail closed: what we cannot parse we cannot authorize. rmcp
                 // would answer the same body with a parse error.
@@ -278,14 +297,14 @@ async fn tools_called(
             }
         },
     };
-    Ok((Request::from_parts(parts, Body::from(bytes)), tools))
+    Ok((Request::from_parts(parts, Body::from(bytes)), called))
 }
 
-/// The tool of every `tools/call` in a JSON-RPC message or batch (`None` for
-/// a name that is no tool of ours, which rmcp refuses); `None` overall when
-/// the body is not JSON-RPC we can read (duplicate keys, a non-string
-/// `method` or `name`, …), so that no parser difference can skip the check.
-fn tool_names(body: &[u8]) -> Option<Vec<Option<Tool>>> {
+/// The tool of every `tools/call` in a JSON-RPC message or batch, and whether
+/// one is an `initialize`; `None` when the body is not JSON-RPC we can read
+/// (duplicate keys, a non-string `method` or `name`, …), so that no parser
+/// difference can skip the check.
+fn parse_called(body: &[u8]) -> Option<Called> {
     #[derive(serde::Deserialize)]
     struct Message {
         method: Option<String>,
@@ -309,14 +328,17 @@ fn tool_names(body: &[u8]) -> Option<Vec<Option<Tool>>> {
         Body::One(m) => vec![m],
         Body::Batch(ms) => ms,
     };
-    let names = messages
+    let initialize = messages
+        .iter()
+        .any(|m| m.method.as_deref() == Some("initialize"));
+    let tools = messages
         .into_iter()
         .filter(|m| m.method.as_deref() == Some("tools/call"))
         // A call without a name, or naming no tool of ours, is refused by
         // rmcp; requiring the base scopes for it is enough.
         .map(|m| m.params.and_then(|p| p.name).and_then(|n| n.parse().ok()))
         .collect();
-    Some(names)
+    Some(Called { tools, initialize })
 }
 
 #[cfg(test)]

@@ -43,8 +43,9 @@ pub use self::raw::{
     AuthMode, Cli, ClientAuth, ENV_ALLOW_INSECURE_BENCH, ENV_INTROSPECTION_CLIENT_SECRET,
     ENV_LOG_FILTER, Env, FileConfig, LogFormat, TypPolicy,
 };
-use self::raw::{FileAuth, FileIntrospection, FileJwks, FileLimits};
+use self::raw::{FileAuth, FileIntrospection, FileJwks, FileLimits, FileSessions};
 use crate::authz::{DEFAULT_BASE_SCOPE, ToolPolicy};
+use crate::sessions::SessionLimits;
 use crate::tool::Tool;
 pub use auth::Secret;
 use templates::StoreLimits;
@@ -104,8 +105,9 @@ pub struct LogConfig {
 /// Whether MCP sessions are kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionMode {
-    /// `Mcp-Session-Id` sessions, SSE streams (rmcp's legacy session mode).
-    Stateful,
+    /// `Mcp-Session-Id` sessions, SSE streams (rmcp's legacy session mode),
+    /// within these limits.
+    Stateful(SessionLimits),
     /// No sessions; every POST is answered with plain JSON.
     Stateless,
 }
@@ -246,11 +248,7 @@ pub fn build(cli: Cli, mut file: FileConfig, env: Env, cwd: &Path) -> Result<Con
         public_url,
         path,
         metadata,
-        session: if cli.stateless.or(file.stateless).unwrap_or(false) {
-            SessionMode::Stateless
-        } else {
-            SessionMode::Stateful
-        },
+        session: session_mode(&cli, file.stateless, &file.sessions)?,
         http: http_limits(&cli, &file.limits)?,
         store: store(
             cli.templates_dir.clone().or(file.templates_dir),
@@ -266,6 +264,29 @@ pub fn build(cli: Cli, mut file: FileConfig, env: Env, cwd: &Path) -> Result<Con
 fn parse_bind(text: &str) -> Result<SocketAddr, ConfigError> {
     text.parse()
         .map_err(|e| err("bind", format!("{text:?} is not a socket address: {e}")))
+}
+
+/// Stateless, or stateful within the `[sessions]` limits (which stateless
+/// mode ignores: it keeps no sessions).
+fn session_mode(
+    cli: &Cli,
+    stateless: Option<bool>,
+    file: &FileSessions,
+) -> Result<SessionMode, ConfigError> {
+    if cli.stateless.or(stateless).unwrap_or(false) {
+        return Ok(SessionMode::Stateless);
+    }
+    let mut limits = SessionLimits::default();
+    if let Some(n) = cli.max_sessions_per_principal.or(file.max_per_principal) {
+        limits.max_per_owner = positive("sessions.max_per_principal", n)?;
+    }
+    if let Some(n) = cli.max_sessions.or(file.max_total) {
+        limits.max_total = positive("sessions.max_total", n)?;
+    }
+    if let Some(s) = cli.session_idle_timeout_secs.or(file.idle_timeout_secs) {
+        limits.idle_timeout = secs("sessions.idle_timeout_secs", s)?;
+    }
+    Ok(SessionMode::Stateful(limits))
 }
 
 fn http_limits(cli: &Cli, limits: &FileLimits) -> Result<HttpLimits, ConfigError> {
@@ -446,8 +467,16 @@ fn auth_section(
     }
     validation.check().map_err(|e| err("auth", e.to_string()))?;
 
-    let jwks = jwks_section(cli, fj, issuer)?;
-    let introspection = introspection_section(cli, fi, env)?;
+    // Plain http to a non-loopback IdP only when asked for; main.rs warns.
+    let allow_insecure_http = cli
+        .allow_insecure_http
+        .or(fa.allow_insecure_http)
+        .unwrap_or(false);
+    let jwks = jwks_section(cli, fj, issuer, allow_insecure_http)?;
+    let mut introspection = introspection_section(cli, fi, env)?;
+    if let Some(introspection) = &mut introspection {
+        introspection.allow_insecure_http = allow_insecure_http;
+    }
     let mode = match (
         cli.auth_mode.or(fa.mode).unwrap_or(AuthMode::Jwt),
         introspection,
@@ -475,7 +504,12 @@ fn auth_section(
     })
 }
 
-fn jwks_section(cli: &Cli, fj: FileJwks, issuer: Url) -> Result<jwks::Config, ConfigError> {
+fn jwks_section(
+    cli: &Cli,
+    fj: FileJwks,
+    issuer: Url,
+    allow_insecure_http: bool,
+) -> Result<jwks::Config, ConfigError> {
     let source = match cli.jwks_uri.clone().or(fj.jwks_uri) {
         Some(uri) => jwks::Source::JwksUri(
             Url::parse(&uri).map_err(|e| err("jwks.jwks_uri", format!("{uri:?}: {e}")))?,
@@ -483,6 +517,7 @@ fn jwks_section(cli: &Cli, fj: FileJwks, issuer: Url) -> Result<jwks::Config, Co
         None => jwks::Source::Discovery { issuer },
     };
     let mut config = jwks::Config::new(source);
+    config.allow_insecure_http = allow_insecure_http;
     let secs = Duration::from_secs;
     if let Some(s) = fj.ttl_secs {
         config.ttl = secs(s);

@@ -5,7 +5,7 @@
 //!
 //! - [`principal_of`]: the principal of a request, as the MCP handlers see it
 //!   (rmcp hands them the request's `http::request::Parts`).
-//! - [`Owner`]: who a session belongs to (issuer and subject).
+//! - [`Owner`]: who a session belongs to (issuer and subject or client).
 //! - [`audit`]: the one audit line of a tool call, allowed or refused.
 
 use std::sync::Arc;
@@ -21,26 +21,48 @@ pub fn principal_of(extensions: &http::Extensions) -> Option<&Arc<Principal>> {
 }
 
 /// Who owns a session: the token's issuer and its subject, or its client for
-/// client-credentials tokens without `sub`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// client-credentials tokens without `sub`. A token naming neither has no
+/// owner and cannot hold a session: binding it to a shared "anonymous" owner
+/// would let every such token use every other one's sessions.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Owner {
     issuer: String,
-    subject: String,
+    subject: OwnerSubject,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum OwnerSubject {
+    /// `sub`.
+    Subject(String),
+    /// `azp` or `client_id`, for a token without `sub`.
+    Client(String),
 }
 
 impl Owner {
-    /// The owner a session created by `principal` gets.
+    /// The owner a session created by `principal` gets; `None` when the token
+    /// names no subject and no client.
     #[must_use]
-    pub fn of(principal: &Principal) -> Self {
+    pub fn of(principal: &Principal) -> Option<Self> {
         let subject = match (&principal.subject, &principal.client_id) {
-            (Some(sub), _) => format!("sub:{sub}"),
-            (None, Some(client)) => format!("client:{client}"),
-            (None, None) => String::from("anonymous"),
+            (Some(sub), _) => OwnerSubject::Subject(sub.clone()),
+            (None, Some(client)) => OwnerSubject::Client(client.clone()),
+            (None, None) => return None,
         };
-        Self {
+        Some(Self {
             issuer: principal.issuer.clone(),
             subject,
-        }
+        })
+    }
+
+    /// Whether `principal` is this owner; compares without allocating.
+    #[must_use]
+    pub fn is(&self, principal: &Principal) -> bool {
+        self.issuer == principal.issuer
+            && match (&self.subject, &principal.subject, &principal.client_id) {
+                (OwnerSubject::Subject(owner), Some(sub), _) => owner == sub,
+                (OwnerSubject::Client(owner), None, Some(client)) => owner == client,
+                _ => false,
+            }
     }
 }
 

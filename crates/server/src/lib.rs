@@ -10,4 +10,5 @@ pub mod deps;
 pub mod identity;
 pub mod mcp;
 pub mod metrics;
+pub mod sessions;
 pub mod tool;

@@ -66,6 +66,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             "!!! --dangerously-disable-auth-for-benchmarks is ON: /mcp accepts EVERY request without a token. Never run this outside a benchmark. !!!"
         );
     }
+    if config.auth.jwks.allow_insecure_http {
+        tracing::warn!(
+            "!!! allow_insecure_http is ON: signing keys and introspection (with its client secret) may travel over plain http to a non-loopback host. Use https in production. !!!"
+        );
+    }
     tracing::info!(
         bind = %config.bind,
         resource = %config.resource(),

@@ -1,10 +1,10 @@
-//! Unit tests for finding the tools a JSON-RPC body calls.
+//! Unit tests for finding what a JSON-RPC body calls, and for session owners.
 
 use super::*;
 
 #[track_caller]
 fn check(body: &str, expected: Option<&[&str]>) {
-    let found = tool_names(body.as_bytes());
+    let found = parse_called(body.as_bytes()).map(|c| c.tools);
     let expected = expected.map(|e| e.iter().map(|s| s.parse::<Tool>().ok()).collect::<Vec<_>>());
     assert_eq!(found, expected, "body: {body}");
 }
@@ -26,6 +26,27 @@ fn tools_call_names_are_found_in_single_messages_and_batches() {
     check(
         r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
         Some(&[]),
+    );
+}
+
+#[test]
+fn initialize_is_recognised_alone_and_in_batches() {
+    let initializes = |body: &str| parse_called(body.as_bytes()).map(|c| c.initialize);
+    assert_eq!(
+        initializes(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#),
+        Some(true)
+    );
+    assert_eq!(
+        initializes(r#"[{"jsonrpc":"2.0","id":1,"method":"initialize"}]"#),
+        Some(true)
+    );
+    assert_eq!(
+        initializes(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+        Some(false)
+    );
+    assert_eq!(
+        initializes(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#),
+        Some(false)
     );
 }
 
@@ -60,19 +81,97 @@ fn large_arguments_do_not_hide_the_tool() {
     check(&batch, Some(&["save_template", "save_template"]));
 }
 
-#[test]
-fn owner_falls_back_to_client_for_tokens_without_sub() {
-    let mut principal = Principal {
+fn principal(subject: Option<&str>, client: Option<&str>) -> Principal {
+    Principal {
         issuer: "https://idp".to_owned(),
-        subject: None,
-        client_id: Some("svc".to_owned()),
+        subject: subject.map(str::to_owned),
+        client_id: client.map(str::to_owned),
         scopes: auth::Scopes::from_space_delimited("mcp:tools"),
         audience: vec![],
         expires_at: 0,
         source: auth::PrincipalSource::Jwt,
-    };
-    let service = Owner::of(&principal);
-    principal.subject = Some("svc".to_owned());
+    }
+}
+
+#[test]
+fn owner_falls_back_to_client_for_tokens_without_sub() {
+    let service = Owner::of(&principal(None, Some("svc"))).expect("a client owns");
+    let user = principal(Some("svc"), None);
     // A user called "svc" is not the client "svc".
-    assert_ne!(service, Owner::of(&principal));
+    assert_ne!(Some(&service), Owner::of(&user).as_ref());
+    assert!(!service.is(&user));
+    assert!(service.is(&principal(None, Some("svc"))));
+}
+
+#[test]
+fn owner_is_compared_by_issuer_too() {
+    let owner = Owner::of(&principal(Some("alice"), None)).expect("a subject owns");
+    let mut other_realm = principal(Some("alice"), None);
+    other_realm.issuer = "https://other-idp".to_owned();
+    assert!(owner.is(&principal(Some("alice"), Some("any-client"))));
+    assert!(!owner.is(&other_realm));
+}
+
+/// Issue 11 item 5: a token naming neither subject nor client has no owner,
+/// so it cannot share one "anonymous" owner with every other such token.
+#[test]
+fn a_token_without_subject_or_client_owns_nothing() {
+    assert_eq!(Owner::of(&principal(None, None)), None);
+    let owner = Owner::of(&principal(Some("alice"), None)).expect("a subject owns");
+    assert!(!owner.is(&principal(None, None)));
+}
+
+/// Issue 11 item 6 (MCP authorization, "token passthrough"): once
+/// authorization is done, the raw token is gone from the request, so no tool
+/// handler can read or forward it; the principal stays.
+#[tokio::test]
+async fn the_bearer_token_does_not_reach_the_mcp_service() {
+    use tower::ServiceExt as _;
+
+    let state = AuthzState {
+        policy: Arc::new(ToolPolicy::new(
+            vec![DEFAULT_BASE_SCOPE.to_owned()],
+            &std::collections::BTreeMap::new(),
+            std::collections::BTreeSet::new(),
+        )),
+        validator: None,
+        challenge: Arc::new(ChallengeContext {
+            resource_metadata: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+                .to_owned(),
+            realm: None,
+        }),
+        sessions: None,
+        body_limit: 1024,
+        metrics: Arc::new(Metrics::new(Arc::new(Vec::new))),
+    };
+    let app = axum::Router::new()
+        .route(
+            "/mcp",
+            axum::routing::post(|request: Request| async move {
+                let extensions = request.extensions();
+                format!(
+                    "token:{} principal:{}",
+                    extensions.get::<BearerToken>().is_some(),
+                    identity::principal_of(extensions).is_some()
+                )
+            }),
+        )
+        .layer(axum::middleware::from_fn_with_state(state, authorize));
+    let mut request = Request::post("/mcp")
+        .body(Body::from(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_templates"}}"#,
+        ))
+        .expect("request");
+    request
+        .extensions_mut()
+        .insert(Arc::new(principal(Some("alice"), None)));
+    request
+        .extensions_mut()
+        .insert(BearerToken::new("a-token-the-handler-must-not-see"));
+    let response = app.oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(response.into_body(), 1024)
+        .await
+        .expect("body");
+    assert_eq!(&body[..], b"token:false principal:true");
 }

@@ -61,6 +61,18 @@ pub struct Cli {
     #[arg(long, env = "MCP_STATELESS", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub stateless: Option<bool>,
 
+    /// Live MCP sessions one caller (issuer + subject) may hold; more are refused with 429 [default: 100].
+    #[arg(long, env = "MCP_MAX_SESSIONS_PER_PRINCIPAL", value_name = "N")]
+    pub max_sessions_per_principal: Option<usize>,
+
+    /// Live MCP sessions in all; more are refused with 503 [default: 10000].
+    #[arg(long, env = "MCP_MAX_SESSIONS", value_name = "N")]
+    pub max_sessions: Option<usize>,
+
+    /// Seconds an MCP session may idle before it is closed [default: 300].
+    #[arg(long, env = "MCP_SESSION_IDLE_TIMEOUT_SECS", value_name = "SECS")]
+    pub session_idle_timeout_secs: Option<u64>,
+
     /// Log output format [default: pretty].
     #[arg(long, env = "MCP_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -159,6 +171,10 @@ pub struct Cli {
     )]
     pub introspection_client_secret_file: Option<PathBuf>,
 
+    /// Allow plain-http issuer, JWKS and introspection URLs on non-loopback hosts (keys and secrets then travel unencrypted) [default: false].
+    #[arg(long, env = "MCP_ALLOW_INSECURE_HTTP", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_insecure_http: Option<bool>,
+
     /// BENCHMARKS ONLY: accept every request without a token. Refused unless MCP_ALLOW_INSECURE_BENCH=1.
     #[arg(long)]
     pub dangerously_disable_auth_for_benchmarks: bool,
@@ -227,6 +243,16 @@ pub struct FileConfig {
     pub(super) jwks: FileJwks,
     #[serde(default)]
     pub(super) introspection: FileIntrospection,
+    #[serde(default)]
+    pub(super) sessions: FileSessions,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileSessions {
+    pub(super) max_per_principal: Option<usize>,
+    pub(super) max_total: Option<usize>,
+    pub(super) idle_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -255,6 +281,7 @@ pub(super) struct FileAuth {
     pub(super) max_token_bytes: Option<usize>,
     pub(super) token_cache_entries: Option<usize>,
     pub(super) accept_azp_only: Option<bool>,
+    pub(super) allow_insecure_http: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -74,7 +74,10 @@ fn defaults_match_the_python_walkthrough() {
     );
     assert!(config.policy.verify_online(Tool::DeleteTemplate));
     assert_eq!(config.store.dir, Path::new("/srv/app/templates"));
-    assert_eq!(config.session, SessionMode::Stateful);
+    assert_eq!(
+        config.session,
+        SessionMode::Stateful(SessionLimits::default())
+    );
     assert_eq!(config.log.format, LogFormat::Pretty);
     assert!(config.auth.mode.introspection().is_none());
     assert!(!config.insecure_bench);
@@ -321,4 +324,70 @@ fn help_lists_every_flag() {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
     Cli::command().debug_assert();
+}
+
+#[test]
+fn session_limits_come_from_flags_then_file() {
+    let config = check_ok(
+        &["--max-sessions-per-principal", "3"],
+        "[sessions]\nmax_per_principal = 7\nmax_total = 50\nidle_timeout_secs = 60",
+    );
+    assert_eq!(
+        config.session,
+        SessionMode::Stateful(SessionLimits {
+            max_per_owner: 3,
+            max_total: 50,
+            idle_timeout: Duration::from_secs(60),
+        })
+    );
+    check_err(&["--max-sessions", "0"], "", "sessions.max_total");
+    check_err(
+        &[],
+        "[sessions]\nidle_timeout_secs = 0",
+        "sessions.idle_timeout_secs",
+    );
+    check_err(
+        &[],
+        "[sessions]\nmax_per_principal = 0",
+        "sessions.max_per_principal",
+    );
+    let unknown = parse_file("[sessions]\nmax = 1");
+    assert!(unknown.is_err(), "unknown keys in [sessions] are refused");
+}
+
+/// Issue 11 item 6: the IdP is reached over https unless it is on loopback
+/// or `allow_insecure_http` says otherwise, for keys and introspection alike.
+#[test]
+fn plain_http_to_a_remote_idp_needs_allow_insecure_http() {
+    let remote = ["--issuer", "http://keycloak:8080/realms/mcp"];
+    let message = check_err(&remote, "", "jwks");
+    assert!(message.contains("https"), "{message}");
+    let config = check_ok(&remote, "[auth]\nallow_insecure_http = true");
+    assert!(config.auth.jwks.allow_insecure_http);
+
+    let introspecting = [
+        "--issuer",
+        "http://keycloak:8080/realms/mcp",
+        "--allow-insecure-http",
+        "--introspection-endpoint",
+        "http://keycloak:8080/realms/mcp/protocol/openid-connect/token/introspect",
+        "--introspection-client-id",
+        "mcp-server",
+    ];
+    let env = Env {
+        introspection_client_secret: Some(Secret::new("s")),
+        ..Env::default()
+    };
+    let config = build(
+        cli(&introspecting),
+        FileConfig::default(),
+        env,
+        Path::new("/"),
+    )
+    .expect("allowed explicitly");
+    let introspection = config.auth.mode.introspection().expect("configured");
+    assert!(introspection.allow_insecure_http);
+    // Loopback needs no opt-in (the dev setup).
+    let local = check_ok(&["--issuer", "http://127.0.0.1:8080/realms/mcp"], "");
+    assert!(!local.auth.jwks.allow_insecure_http);
 }

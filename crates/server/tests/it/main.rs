@@ -25,6 +25,7 @@ mod hostile;
 mod http_hardening;
 mod logs;
 mod overload;
+mod sessions;
 mod support;
 
 const GREETING: &str = r#"+++
@@ -547,6 +548,29 @@ async fn mcp_session_used_by_another_subject_is_not_found() {
         )
         .await;
     assert_eq!(stolen.status(), 404);
+    // The standalone SSE stream (GET) and the session's end (DELETE) are
+    // bound to the owner as well (issue 11 item 7).
+    let listen = server
+        .http
+        .get(&server.url)
+        .bearer_auth(&mallory)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(listen.status(), 404);
+    let ended = server
+        .http
+        .delete(&server.url)
+        .bearer_auth(&mallory)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(ended.status(), 404);
     let own = server
         .post(
             Some(&alice),
@@ -554,7 +578,17 @@ async fn mcp_session_used_by_another_subject_is_not_found() {
             call(3, "list_templates", json!({})),
         )
         .await;
-    assert_eq!(own.status(), 200);
+    assert_eq!(
+        own.status(),
+        200,
+        "mallory's DELETE did not end the session"
+    );
+    assert!(
+        server
+            .metrics()
+            .await
+            .contains(r#"mcp_authz_failures_total{reason="session_owner_mismatch"} 3"#)
+    );
 }
 
 #[tokio::test]

@@ -737,6 +737,74 @@ fn render_infinite_loop_stops_with_fuel_error() {
     assert!(render(&t, &Map::new(), &RenderLimits::default()).is_err());
 }
 
+/// A loop of `n` empty iterations: about 3 fuel per iteration.
+fn busy_loop(n: usize) -> String {
+    format!("{{% for i in range({n}) %}}{{% endfor %}}")
+}
+
+// See: issue 11, item 4: the fuel budget was granted per part, so a
+// template with a default and a file name cost up to three budgets.
+#[test]
+fn one_fuel_budget_is_shared_by_every_part_of_a_render() {
+    let limits = RenderLimits {
+        fuel: 1_000,
+        ..RenderLimits::default()
+    };
+    let heavy = busy_loop(200);
+    let body = format!("{heavy}{{{{ d }}}}\n");
+    let light_default = var("d", false, Some("x"));
+    let heavy_default = var("d", false, Some(&heavy));
+    // Each part alone stays under the budget.
+    for (what, t) in [
+        ("body", template(&body, vec![light_default.clone()], None)),
+        ("file name", template("x", vec![], Some(&heavy))),
+        (
+            "default",
+            template("{{ d }}", vec![heavy_default.clone()], None),
+        ),
+    ] {
+        if let Err(e) = render_at(&t, &Map::new(), &limits, fixed_now()) {
+            panic!("{what} alone: {e}");
+        }
+    }
+    // Any two of them together exceed it, through render_at and a Renderer alike.
+    let renderer = Renderer::new(limits.clone());
+    for (what, t) in [
+        (
+            "body + file name",
+            template(&body, vec![light_default], Some(&heavy)),
+        ),
+        (
+            "default + body",
+            template(&body, vec![heavy_default.clone()], None),
+        ),
+        (
+            "default + file name",
+            template("{{ d }}", vec![heavy_default], Some(&heavy)),
+        ),
+    ] {
+        assert_eq!(
+            render_at(&t, &Map::new(), &limits, fixed_now()),
+            Err(RenderError::FuelExhausted),
+            "{what}"
+        );
+        assert_eq!(
+            renderer.render_at(&t, &Map::new(), fixed_now()),
+            Err(RenderError::FuelExhausted),
+            "{what} (cached)"
+        );
+        // The cached compiled form keeps the full budget for the next render.
+        assert_eq!(
+            renderer.render_at(&t, &Map::new(), fixed_now()),
+            Err(RenderError::FuelExhausted),
+            "{what} (second render)"
+        );
+    }
+    // A given value skips its default, and with it the default's cost.
+    let t = template(&body, vec![var("d", false, Some(&busy_loop(200)))], None);
+    assert!(render_at(&t, &vars(&[("d", json!("given"))]), &limits, fixed_now()).is_ok());
+}
+
 #[test]
 fn render_output_size_capped() {
     // 2 MB built in one expression costs ~31k fuel, under the default budget:

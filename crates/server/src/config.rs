@@ -45,6 +45,7 @@ pub use self::raw::{
 };
 use self::raw::{FileAuth, FileIntrospection, FileJwks, FileLimits};
 use crate::authz::{DEFAULT_BASE_SCOPE, ToolPolicy};
+use crate::deps::DEFAULT_INDEX_REFRESH;
 use crate::tool::Tool;
 pub use auth::Secret;
 use templates::StoreLimits;
@@ -128,6 +129,9 @@ pub struct StoreConfig {
     pub dir: PathBuf,
     /// Size and count limits.
     pub limits: StoreLimits,
+    /// How often the listing is refreshed from the directory
+    /// (`crate::deps::spawn_index_refresher`).
+    pub index_refresh: Duration,
 }
 
 /// Everything the validator is built from, as the libraries take it.
@@ -304,6 +308,10 @@ fn store(
     if let Some(count) = limits.max_templates {
         store_limits.max_templates = positive("limits.max_templates", count)?;
     }
+    let index_refresh = match limits.index_refresh_secs {
+        Some(s) => secs("limits.index_refresh_secs", s)?,
+        None => DEFAULT_INDEX_REFRESH,
+    };
     Ok(StoreConfig {
         dir: if dir.is_absolute() {
             dir
@@ -311,6 +319,7 @@ fn store(
             cwd.join(dir)
         },
         limits: store_limits,
+        index_refresh,
     })
 }
 

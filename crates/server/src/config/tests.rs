@@ -173,6 +173,38 @@ ttl_secs = 600
 }
 
 #[test]
+fn store_limits_reach_the_store_config() {
+    let config = check_ok(&[], "");
+    assert_eq!(config.store.limits, StoreLimits::default());
+    assert_eq!(
+        config.store.index_refresh,
+        crate::deps::DEFAULT_INDEX_REFRESH
+    );
+
+    let config = check_ok(
+        &[],
+        r#"
+[limits]
+max_template_bytes = 4096
+max_templates = 50
+index_refresh_secs = 60
+"#,
+    );
+    assert_eq!(config.store.limits.max_template_bytes, 4096);
+    assert_eq!(config.store.limits.max_templates, 50);
+    assert_eq!(config.store.index_refresh, Duration::from_secs(60));
+
+    for key in ["max_template_bytes", "max_templates", "index_refresh_secs"] {
+        let message = check_err(
+            &[],
+            &format!("[limits]\n{key} = 0"),
+            &format!("limits.{key}"),
+        );
+        assert!(message.ends_with("must be greater than 0"), "{message}");
+    }
+}
+
+#[test]
 fn errors_name_the_key() {
     check_err(&["--bind", "nope"], "", "bind");
     check_err(&["--public-url", "ftp://x"], "", "public_url");

@@ -46,6 +46,7 @@ pub use self::raw::{
 use self::raw::{FileAuth, FileIntrospection, FileJwks, FileLimits};
 use crate::authz::{DEFAULT_BASE_SCOPE, ToolPolicy};
 use crate::deps::DEFAULT_INDEX_REFRESH;
+use crate::mcp::OffloadLimits;
 use crate::tool::Tool;
 pub use auth::Secret;
 use templates::StoreLimits;
@@ -132,6 +133,9 @@ pub struct StoreConfig {
     /// How often the listing is refreshed from the directory
     /// (`crate::deps::spawn_index_refresher`).
     pub index_refresh: Duration,
+    /// Renders and store calls at once, and the wait for a slot
+    /// (`crate::mcp::Offload`).
+    pub offload: OffloadLimits,
 }
 
 /// Everything the validator is built from, as the libraries take it.
@@ -312,6 +316,25 @@ fn store(
         Some(s) => secs("limits.index_refresh_secs", s)?,
         None => DEFAULT_INDEX_REFRESH,
     };
+    let mut offload = OffloadLimits::for_this_machine();
+    if let Some(ops) = limits.max_blocking_ops {
+        offload.max_concurrent = positive("limits.max_blocking_ops", ops)?;
+        if ops > OffloadLimits::MAX_SLOTS {
+            return Err(err(
+                "limits.max_blocking_ops",
+                format!(
+                    "must be at most {} (the blocking thread pool)",
+                    OffloadLimits::MAX_SLOTS
+                ),
+            ));
+        }
+    }
+    if let Some(ms) = limits.blocking_wait_ms {
+        if ms == 0 {
+            return Err(err("limits.blocking_wait_ms", "must be greater than 0"));
+        }
+        offload.max_wait = Duration::from_millis(ms);
+    }
     Ok(StoreConfig {
         dir: if dir.is_absolute() {
             dir
@@ -320,6 +343,7 @@ fn store(
         },
         limits: store_limits,
         index_refresh,
+        offload,
     })
 }
 

@@ -180,6 +180,10 @@ fn store_limits_reach_the_store_config() {
         config.store.index_refresh,
         crate::deps::DEFAULT_INDEX_REFRESH
     );
+    assert_eq!(
+        config.store.offload,
+        crate::mcp::OffloadLimits::for_this_machine()
+    );
 
     let config = check_ok(
         &[],
@@ -188,13 +192,23 @@ fn store_limits_reach_the_store_config() {
 max_template_bytes = 4096
 max_templates = 50
 index_refresh_secs = 60
+max_blocking_ops = 3
+blocking_wait_ms = 250
 "#,
     );
     assert_eq!(config.store.limits.max_template_bytes, 4096);
     assert_eq!(config.store.limits.max_templates, 50);
     assert_eq!(config.store.index_refresh, Duration::from_secs(60));
+    assert_eq!(config.store.offload.max_concurrent, 3);
+    assert_eq!(config.store.offload.max_wait, Duration::from_millis(250));
 
-    for key in ["max_template_bytes", "max_templates", "index_refresh_secs"] {
+    for key in [
+        "max_template_bytes",
+        "max_templates",
+        "index_refresh_secs",
+        "max_blocking_ops",
+        "blocking_wait_ms",
+    ] {
         let message = check_err(
             &[],
             &format!("[limits]\n{key} = 0"),
@@ -202,6 +216,15 @@ index_refresh_secs = 60
         );
         assert!(message.ends_with("must be greater than 0"), "{message}");
     }
+    let message = check_err(
+        &[],
+        "[limits]\nmax_blocking_ops = 513",
+        "limits.max_blocking_ops",
+    );
+    assert!(
+        message.ends_with("must be at most 512 (the blocking thread pool)"),
+        "{message}"
+    );
 }
 
 #[test]

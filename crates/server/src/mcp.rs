@@ -10,13 +10,13 @@
 //! Domain failures (unknown template, version conflict, invalid variables or
 //! names, every render and store slot busy) are tool results with
 //! `isError: true` and a message that tells the model what to do next;
-//! protocol errors are kept for malformed requests.
+//! protocol errors are kept for malformed requests. Successful results carry
+//! `structuredContent` (with an `outputSchema`) and the same JSON as text,
+//! for clients that predate structured output.
 //!
 //! Renders and store calls run on blocking threads, a bounded number at a
 //! time (`offload`); listing needs neither, the store answers it from
 //! memory, so it is served on the async worker and never waits for a slot.
-//! Successful results carry `structuredContent` (with an `outputSchema`) and
-//! the same JSON as text, for clients that predate structured output.
 //!
 //! This root owns [`TemplateServer`] and its `ServerHandler` impl; each
 //! concern lives in its own submodule:

@@ -243,6 +243,7 @@ fn mcp_router(
     let prototype = TemplateServer::new(
         Arc::clone(&deps.store),
         RenderLimits::default(),
+        config.store.offload,
         Arc::clone(&metrics),
     );
     let factory = move || Ok(prototype.clone());

@@ -45,6 +45,8 @@ pub use self::raw::{
 };
 use self::raw::{FileAuth, FileIntrospection, FileJwks, FileLimits, FileSessions};
 use crate::authz::{DEFAULT_BASE_SCOPE, ToolPolicy};
+use crate::deps::DEFAULT_INDEX_REFRESH;
+use crate::mcp::OffloadLimits;
 use crate::sessions::SessionLimits;
 use crate::tool::Tool;
 pub use auth::Secret;
@@ -130,6 +132,12 @@ pub struct StoreConfig {
     pub dir: PathBuf,
     /// Size and count limits.
     pub limits: StoreLimits,
+    /// How often the listing is refreshed from the directory
+    /// (`crate::deps::spawn_index_refresher`).
+    pub index_refresh: Duration,
+    /// Renders and store calls at once, and the wait for a slot
+    /// (`crate::mcp::Offload`).
+    pub offload: OffloadLimits,
 }
 
 /// Everything the validator is built from, as the libraries take it.
@@ -325,6 +333,29 @@ fn store(
     if let Some(count) = limits.max_templates {
         store_limits.max_templates = positive("limits.max_templates", count)?;
     }
+    let index_refresh = match limits.index_refresh_secs {
+        Some(s) => secs("limits.index_refresh_secs", s)?,
+        None => DEFAULT_INDEX_REFRESH,
+    };
+    let mut offload = OffloadLimits::for_this_machine();
+    if let Some(ops) = limits.max_blocking_ops {
+        offload.max_concurrent = positive("limits.max_blocking_ops", ops)?;
+        if ops > OffloadLimits::MAX_SLOTS {
+            return Err(err(
+                "limits.max_blocking_ops",
+                format!(
+                    "must be at most {} (the blocking thread pool)",
+                    OffloadLimits::MAX_SLOTS
+                ),
+            ));
+        }
+    }
+    if let Some(ms) = limits.blocking_wait_ms {
+        if ms == 0 {
+            return Err(err("limits.blocking_wait_ms", "must be greater than 0"));
+        }
+        offload.max_wait = Duration::from_millis(ms);
+    }
     Ok(StoreConfig {
         dir: if dir.is_absolute() {
             dir
@@ -332,6 +363,8 @@ fn store(
             cwd.join(dir)
         },
         limits: store_limits,
+        index_refresh,
+        offload,
     })
 }
 

@@ -1,16 +1,33 @@
 //! Builds the runtime dependencies from the validated [`Config`]: the
-//! template store, the JWKS cache (and its background refresher) and the
-//! token validator. The configuration already holds the libraries' own
-//! config types, so nothing here restates a default or a check.
+//! template store (and the task that refreshes its index), the JWKS cache
+//! (and its background refresher) and the token validator. The
+//! configuration already holds the libraries' own config types, so nothing
+//! here restates a default or a check.
+//!
+//! The store answers `list` from its in-memory index, which its own saves
+//! and deletes keep current; files changed behind its back (by hand, or by
+//! another process sharing the directory) reach the listing when
+//! [`spawn_index_refresher`] next calls `FsStore::refresh`, at most one
+//! period ([`DEFAULT_INDEX_REFRESH`] unless configured) plus one scan
+//! later. `get`, and so rendering, sees such edits at once.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{AppDeps, Authentication};
 use crate::config::{AuthConfig, Config};
 use templates::FsStore;
+
+/// How often the store's index is refreshed from the directory: a listing
+/// shows an edit made by hand within about this long, and a directory of
+/// 10 000 templates costs one `stat` per file per period on one blocking
+/// thread.
+pub const DEFAULT_INDEX_REFRESH: Duration = Duration::from_secs(5);
 
 /// Everything `main` has to keep alive while serving.
 pub struct Runtime {
@@ -18,17 +35,26 @@ pub struct Runtime {
     pub app: AppDeps,
     /// Aborts the JWKS background refresh when dropped.
     pub refresher: Option<jwks::RefresherHandle>,
+    /// The store's index refresher; it ends when `shutdown` is cancelled.
+    pub index_refresher: JoinHandle<()>,
 }
 
-/// Opens the store and, unless authentication is disabled for benchmarks,
-/// builds the JWKS cache and validator and starts the background refresh.
-/// Must run inside a Tokio runtime (the refresher is a task).
+/// Opens the store and starts its index refresher and, unless
+/// authentication is disabled for benchmarks, builds the JWKS cache and
+/// validator and starts the background refresh. Must run inside a Tokio
+/// runtime (the refreshers are tasks).
 pub fn build(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Runtime> {
     let store = FsStore::open(config.store.dir.clone(), config.store.limits.clone())
         .with_context(|| format!("open template store {}", config.store.dir.display()))?;
     for skipped in store.skipped() {
         tracing::warn!(?skipped, "template file skipped");
     }
+    let store = Arc::new(store);
+    let index_refresher = spawn_index_refresher(
+        Arc::clone(&store),
+        config.store.index_refresh,
+        shutdown.clone(),
+    );
     let (auth, refresher) = if config.insecure_bench {
         (Authentication::DangerouslyDisabledForBenchmarks, None)
     } else {
@@ -41,11 +67,48 @@ pub fn build(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Run
     };
     Ok(Runtime {
         app: AppDeps {
-            store: Arc::new(store),
+            store,
             auth,
             shutdown,
         },
         refresher,
+        index_refresher,
+    })
+}
+
+/// Calls `store.refresh()` every `period` on a blocking thread until
+/// `shutdown` is cancelled; a failed refresh is logged and the listing stays
+/// as it was.
+///
+/// One refresh at a time, one blocking thread at most, and outside the
+/// render/store concurrency limit of `crate::mcp` on purpose: when requests
+/// hold every slot, the listing must still catch up with the directory.
+pub fn spawn_index_refresher(
+    store: Arc<FsStore>,
+    period: Duration,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // The first tick is immediate, and `FsStore::open` has just scanned.
+        ticks.tick().await;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            let store = Arc::clone(&store);
+            match tokio::task::spawn_blocking(move || store.refresh()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "template index refresh failed; the listing is unchanged");
+                }
+                Err(error) => {
+                    tracing::error!(%error, "template index refresh panicked; the listing is unchanged");
+                }
+            }
+        }
     })
 }
 
@@ -60,3 +123,6 @@ pub fn validator(config: &AuthConfig) -> anyhow::Result<auth::Validator> {
     )
     .context("auth validator")
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,21 +8,29 @@
 //! (`crate::identity`).
 //!
 //! Domain failures (unknown template, version conflict, invalid variables or
-//! names) are tool results with `isError: true` and a message that tells the
-//! model what to do next; protocol errors are kept for malformed requests.
-//! Successful results carry `structuredContent` (with an `outputSchema`) and
-//! the same JSON as text, for clients that predate structured output.
+//! names, every render and store slot busy) are tool results with
+//! `isError: true` and a message that tells the model what to do next;
+//! protocol errors are kept for malformed requests. Successful results carry
+//! `structuredContent` (with an `outputSchema`) and the same JSON as text,
+//! for clients that predate structured output.
+//!
+//! Renders and store calls run on blocking threads, a bounded number at a
+//! time (`offload`); listing needs neither, the store answers it from
+//! memory, so it is served on the async worker and never waits for a slot.
 //!
 //! This root owns [`TemplateServer`] and its `ServerHandler` impl; each
 //! concern lives in its own submodule:
 //!
 //! - `wire`: the parameter and result structs, the shapes on the wire.
 //! - `errors`: [`ToolError`] and the prose that tells the model the next step.
+//! - `offload`: [`Offload`], renders and store calls on blocking threads
+//!   behind one semaphore, and why it lives here rather than in the store.
 //! - `tools`: the `#[tool_router]` handlers.
 //! - `prompt`: the `fill_template` prompt and its text.
 //! - `resources`: the `template://` resources and the resource template.
 
 mod errors;
+mod offload;
 mod prompt;
 mod resources;
 mod tools;
@@ -43,14 +51,16 @@ use templates::{RenderLimits, Renderer, Template, TemplateName, TemplateStore};
 use crate::metrics::Metrics;
 
 pub use errors::{Outcome, ToolError};
+pub use offload::{Offload, OffloadError, OffloadLimits};
 
-/// The MCP server handler. Cheap to clone (four reference counts): one is
+/// The MCP server handler. Cheap to clone (five reference counts): one is
 /// cloned per session, or per request in stateless mode, from a prototype
 /// built once, so nothing per-server is rebuilt or deep-copied per request.
 #[derive(Clone)]
 pub struct TemplateServer {
     store: Arc<dyn TemplateStore>,
     renderer: Arc<Renderer>,
+    offload: Offload,
     metrics: Arc<Metrics>,
     routers: Arc<Routers>,
 }
@@ -66,20 +76,23 @@ impl std::fmt::Debug for TemplateServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TemplateServer")
             .field("renderer", &self.renderer)
+            .field("offload", &self.offload)
             .finish_non_exhaustive()
     }
 }
 
 impl TemplateServer {
-    /// Builds the handler prototype.
+    /// Builds the handler prototype; its clones share the offload slots.
     pub fn new(
         store: Arc<dyn TemplateStore>,
         render_limits: RenderLimits,
+        offload_limits: OffloadLimits,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             store,
             renderer: Arc::new(Renderer::new(render_limits)),
+            offload: Offload::new(offload_limits),
             metrics,
             routers: Arc::new(Routers {
                 tools: Self::tool_router(),
@@ -88,10 +101,24 @@ impl TemplateServer {
         }
     }
 
+    /// Runs `work` (a render or a store call) on a blocking thread once one
+    /// of the offload slots is free.
+    async fn offload<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, ToolError> + Send + 'static,
+    ) -> Result<T, ToolError> {
+        self.offload
+            .run(work)
+            .await
+            .map_err(ToolError::from_offload)?
+    }
+
     /// The template called `name`, for tools, the prompt and resources alike.
-    fn load(&self, name: &str) -> Result<Template, ToolError> {
+    async fn load(&self, name: &str) -> Result<Template, ToolError> {
         let name = TemplateName::parse(name).map_err(ToolError::from_store)?;
-        self.store.get(&name).map_err(ToolError::from_store)
+        let store = Arc::clone(&self.store);
+        self.offload(move || store.get(&name).map_err(ToolError::from_store))
+            .await
     }
 }
 
@@ -139,7 +166,7 @@ impl ServerHandler for TemplateServer {
         request: ReadResourceRequestParams,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        self.read_template(request)
+        self.read_template(request).await
     }
 }
 

@@ -2,16 +2,29 @@
 //!
 //! Reads are lock-free: an in-memory index behind an [`ArcSwap`] maps names
 //! to parsed templates together with the `(len, mtime)` stamp of the file
-//! they came from. Every read `stat`s the file and re-reads it when the
-//! stamp differs, so edits made by other processes or by hand are picked up
-//! and a stale index can never be served; the index is only a parse cache.
+//! they came from, and holds the [`Listing`] built from them.
+//!
+//! - `get` `stat`s the file on every call and re-reads it when the stamp
+//!   differs, so it never serves a stale template, whoever changed the file.
+//! - `list` does no I/O: it returns the index's listing. Saves and deletes
+//!   through this store update the index before they return, so a listing
+//!   taken after one reflects it. Files added, edited or removed by anyone
+//!   else (another process sharing the directory, an editor) show up in the
+//!   listing at the next [`FsStore::refresh`] (or at a `get` of that very
+//!   template); the caller decides how often to refresh, and that interval
+//!   is how stale a listing can be after such an edit. Rescanning on every
+//!   `list` would cost a `stat` per file (up to `max_templates` of them) per
+//!   call.
 //!
 //! Writes (save and delete) hold an in-process mutex and an exclusive
 //! advisory lock on `dir/.lock` (so several server processes may share a
 //! directory), then re-read the file from disk, compare its version with the
 //! caller's, and replace it atomically: temp file in the same directory,
 //! `sync_all`, rename over the target, `fsync` of the directory. A crash
-//! leaves either the old or the new file, never a torn one.
+//! leaves either the old or the new file, never a torn one. The index is
+//! updated under the same mutex, so the index's order of writes is the
+//! disk's; a refresh holds it too, so a scan that began before a save can
+//! never store a view without that save.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -26,7 +39,7 @@ use sha2::{Digest, Sha256};
 
 use crate::format::{parse_file, to_file, undeclared_reason};
 use crate::{
-    SaveOutcome, StoreError, StoreLimits, Template, TemplateDraft, TemplateMeta, TemplateName,
+    Listing, SaveOutcome, StoreError, StoreLimits, Template, TemplateDraft, TemplateName,
     TemplateStore, Version, check_draft,
 };
 
@@ -47,17 +60,38 @@ pub struct FsStore {
     dir: PathBuf,
     limits: StoreLimits,
     index: ArcSwap<Index>,
+    /// Serializes this process's writers and refreshes (see the module doc).
     write_lock: Mutex<()>,
+    /// Serializes the index updates of `get` with those of writers, so that
+    /// a `get` that read a file just before a save cannot store the old
+    /// content over the save's.
+    index_lock: Mutex<()>,
 }
 
-#[derive(Clone, Default)]
+#[derive(Default)]
 struct Index {
     entries: BTreeMap<TemplateName, Arc<Entry>>,
     skipped: BTreeMap<PathBuf, SkippedFile>,
+    /// Built from `entries` whenever they change, so `list` copies nothing.
+    listing: Listing,
+}
+
+impl Index {
+    fn new(
+        entries: BTreeMap<TemplateName, Arc<Entry>>,
+        skipped: BTreeMap<PathBuf, SkippedFile>,
+    ) -> Self {
+        let listing = Listing::new(entries.values().map(|e| Arc::clone(&e.template)));
+        Self {
+            entries,
+            skipped,
+            listing,
+        }
+    }
 }
 
 struct Entry {
-    template: Template,
+    template: Arc<Template>,
     stamp: Stamp,
 }
 
@@ -99,8 +133,9 @@ impl FsStore {
             limits,
             index: ArcSwap::from_pointee(Index::default()),
             write_lock: Mutex::new(()),
+            index_lock: Mutex::new(()),
         };
-        store.scan()?;
+        store.refresh()?;
         Ok(store)
     }
 
@@ -114,7 +149,7 @@ impl FsStore {
         &self.limits
     }
 
-    /// Files skipped at the last scan (open or list) or read, sorted by path.
+    /// Files skipped at the last refresh (or open) or read, sorted by path.
     pub fn skipped(&self) -> Vec<SkippedFile> {
         self.index.load().skipped.values().cloned().collect()
     }
@@ -136,9 +171,17 @@ impl FsStore {
         Ok(path)
     }
 
-    /// Re-reads the directory: new, changed and removed files, and the
-    /// skipped list. Unchanged files are not re-parsed.
-    fn scan(&self) -> Result<Arc<Index>, StoreError> {
+    /// Re-reads the directory so that [`TemplateStore::list`] reflects files
+    /// added, edited or removed behind the store's back: new, changed and
+    /// removed files, and the skipped list. Unchanged files are `stat`ed
+    /// (one call each, up to `max_templates`) but not re-read or re-parsed.
+    ///
+    /// Blocking I/O proportional to the directory: run it off async workers,
+    /// on a timer whose period is the staleness a listing may have after an
+    /// outside edit. Holds the in-process write lock while it scans, so this
+    /// process's saves and deletes wait for it (and it for them).
+    pub fn refresh(&self) -> Result<(), StoreError> {
+        let _writers = self.local_lock();
         let old = self.index.load_full();
         let mut candidates = BTreeMap::new();
         let mut skipped = BTreeMap::new();
@@ -199,9 +242,14 @@ impl FsStore {
                 tracing::warn!(path = %path.display(), reason = %file.reason, "skipping template file");
             }
         }
-        let index = Arc::new(Index { entries, skipped });
-        self.index.store(Arc::clone(&index));
-        Ok(index)
+        // Under the index lock too: a `get` storing what it just read must
+        // not interleave with replacing the whole index.
+        let _index = self
+            .index_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.index.store(Arc::new(Index::new(entries, skipped)));
+        Ok(())
     }
 
     /// Reads and parses one file. Problems with the file itself are `Bad`;
@@ -253,7 +301,7 @@ impl FsStore {
                     );
                 }
                 Ok(Loaded::Ok(Arc::new(Entry {
-                    template: parsed.template,
+                    template: Arc::new(parsed.template),
                     stamp,
                 })))
             }
@@ -261,35 +309,72 @@ impl FsStore {
         }
     }
 
-    /// Records the outcome of reading one file in the index.
-    fn remember(&self, name: &TemplateName, path: &Path, loaded: &Loaded) {
-        self.index.rcu(|old| {
-            let mut index = Index::clone(old);
-            index.skipped.remove(path);
-            match loaded {
-                Loaded::Ok(entry) => {
-                    index.entries.insert(name.clone(), Arc::clone(entry));
-                }
-                Loaded::Bad(reason) => {
-                    index.entries.remove(name);
-                    skip(&mut index.skipped, path.to_owned(), reason.clone());
-                }
-                Loaded::Gone => {
-                    index.entries.remove(name);
-                }
+    /// Records what a writer just put on disk (`Ok` or `Gone`) in the index.
+    /// Called with the write lock held, before it is released.
+    fn remember_write(&self, name: &TemplateName, path: &Path, loaded: &Loaded) {
+        let _index = self
+            .index_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.update_index(name, path, loaded);
+    }
+
+    /// Records what `get` read in the index, unless the file changed since
+    /// (a save or delete finished meanwhile, and its own update stands).
+    fn remember_read(&self, name: &TemplateName, path: &Path, loaded: &Loaded) {
+        let _index = self
+            .index_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let now = match fs::symlink_metadata(path) {
+            Ok(meta) => Some(Stamp::of(&meta)),
+            Err(_) => None,
+        };
+        let read = match loaded {
+            Loaded::Ok(entry) => Some(entry.stamp),
+            Loaded::Gone => None,
+            // A bad file's stamp is not kept: record it while it exists.
+            Loaded::Bad(_) if now.is_some() => now,
+            Loaded::Bad(_) => return,
+        };
+        if now == read {
+            self.update_index(name, path, loaded);
+        }
+    }
+
+    /// Replaces the entry (or skip record) of one file, rebuilding the
+    /// listing. Callers hold the index lock.
+    fn update_index(&self, name: &TemplateName, path: &Path, loaded: &Loaded) {
+        let old = self.index.load();
+        let mut entries = old.entries.clone();
+        let mut skipped = old.skipped.clone();
+        skipped.remove(path);
+        match loaded {
+            Loaded::Ok(entry) => {
+                entries.insert(name.clone(), Arc::clone(entry));
             }
-            index
-        });
+            Loaded::Bad(reason) => {
+                entries.remove(name);
+                skip(&mut skipped, path.to_owned(), reason.clone());
+            }
+            Loaded::Gone => {
+                entries.remove(name);
+            }
+        }
+        self.index.store(Arc::new(Index::new(entries, skipped)));
+    }
+
+    /// The in-process writer mutex. It guards no data, so a panic while it
+    /// was held leaves nothing inconsistent: recover from poisoning.
+    fn local_lock(&self) -> MutexGuard<'_, ()> {
+        self.write_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Takes the in-process mutex, then the cross-process lock.
     fn lock(&self) -> Result<WriteGuard<'_>, StoreError> {
-        // The mutex guards no data, so a panic while it was held leaves
-        // nothing inconsistent: recover from poisoning.
-        let local = self
-            .write_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let local = self.local_lock();
         let path = self.dir.join(LOCK_FILE);
         let file = OpenOptions::new()
             .create(true)
@@ -364,13 +449,10 @@ impl FsStore {
 }
 
 impl TemplateStore for FsStore {
-    fn list(&self) -> Result<Vec<TemplateMeta>, StoreError> {
-        let index = self.scan()?;
-        Ok(index
-            .entries
-            .values()
-            .map(|entry| entry.template.meta.clone())
-            .collect())
+    /// The listing as of the last save, delete, refresh or changed `get`;
+    /// see the module doc for how stale it may be after outside edits.
+    fn list(&self) -> Result<Listing, StoreError> {
+        Ok(self.index.load().listing.clone())
     }
 
     fn get(&self, name: &TemplateName) -> Result<Template, StoreError> {
@@ -382,7 +464,7 @@ impl TemplateStore for FsStore {
                     && meta.is_file()
                     && Stamp::of(&meta) == entry.stamp
                 {
-                    return Ok(entry.template.clone());
+                    return Ok(Template::clone(&entry.template));
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -390,9 +472,9 @@ impl TemplateStore for FsStore {
         }
         drop(index);
         let loaded = self.load(name, &path)?;
-        self.remember(name, &path, &loaded);
+        self.remember_read(name, &path, &loaded);
         match loaded {
-            Loaded::Ok(entry) => Ok(entry.template.clone()),
+            Loaded::Ok(entry) => Ok(Template::clone(&entry.template)),
             // The file name, not the path: this reason may reach a client,
             // and the server's directory layout is none of its business.
             Loaded::Bad(reason) => Err(StoreError::Invalid {
@@ -450,15 +532,15 @@ impl TemplateStore for FsStore {
         }
         self.write_atomic(&path, text.as_bytes())?;
         let meta = fs::symlink_metadata(&path).map_err(io_at(&path))?;
-        drop(guard);
 
         let template = parsed.template;
         let outcome_meta = template.meta.clone();
         let entry = Arc::new(Entry {
-            template,
+            template: Arc::new(template),
             stamp: Stamp::of(&meta),
         });
-        self.remember(name, &path, &Loaded::Ok(entry));
+        self.remember_write(name, &path, &Loaded::Ok(entry));
+        drop(guard);
         Ok(match current {
             None => SaveOutcome::Created(outcome_meta),
             Some(_) => SaveOutcome::Updated(outcome_meta),
@@ -480,9 +562,11 @@ impl TemplateStore for FsStore {
             Some(_) => {}
         }
         fs::remove_file(&path).map_err(io_at(&path))?;
+        // In the index before the directory is synced: the file is gone
+        // for every reader already, even if the sync fails.
+        self.remember_write(name, &path, &Loaded::Gone);
         self.sync_dir()?;
         drop(guard);
-        self.remember(name, &path, &Loaded::Gone);
         Ok(())
     }
 }

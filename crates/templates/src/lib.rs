@@ -18,12 +18,16 @@
 //!   a cross-process advisory lock on `dir/.lock` ([`FsStore`]);
 //! - rendering with bounded work, output and input ([`render()`]).
 //!
-//! What it must not know: MCP, rmcp, JSON-RPC, HTTP, OAuth, scopes or who the
-//! caller is. Callers authorize first and then call this sync API (writes
-//! from async code via `spawn_blocking`). Errors here carry enough detail for
-//! a client to fix its request; mapping them to wire errors is the caller's
-//! job. The store reads no environment variables: its directory and limits
-//! come from the caller.
+//! What it must not know: MCP, rmcp, JSON-RPC, HTTP, OAuth, scopes, who the
+//! caller is, or which async runtime it runs under. Callers authorize first
+//! and then call this sync API: [`TemplateStore::list`] answers from memory,
+//! every other store call and every render does file I/O or bounded but real
+//! CPU work, which async callers run on a blocking thread and bound
+//! themselves. Errors here carry enough detail for a client to fix its
+//! request; mapping them to wire errors is the caller's job. The store reads
+//! no environment variables, spawns no thread and starts no timer: its
+//! directory and limits come from the caller, and so does the call to
+//! [`FsStore::refresh`] that picks up changes made behind its back.
 //!
 //! See `docs/templates.md` for the file format and the shipped templates.
 //!
@@ -42,7 +46,9 @@ pub mod render;
 #[cfg(test)]
 mod tests;
 
+use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -99,6 +105,63 @@ pub struct Template {
     pub meta: TemplateMeta,
     /// The minijinja source after the closing `+++` line.
     pub body: String,
+}
+
+/// What [`TemplateStore::list`] returns: the valid templates at one moment,
+/// sorted by name, shared rather than copied.
+///
+/// Cloning it copies a reference count; iterating it yields each template's
+/// metadata. A backend builds it when its templates change, not per call, so
+/// serving a listing of 10 000 templates allocates nothing.
+#[derive(Clone, Default)]
+pub struct Listing {
+    templates: Arc<[Arc<Template>]>,
+}
+
+impl Listing {
+    /// A listing of `templates`, sorted by name here.
+    pub fn new(templates: impl IntoIterator<Item = Arc<Template>>) -> Self {
+        let mut templates: Vec<Arc<Template>> = templates.into_iter().collect();
+        templates.sort_by(|a, b| a.meta.name.cmp(&b.meta.name));
+        Self {
+            templates: templates.into(),
+        }
+    }
+
+    /// The templates' metadata, sorted by name.
+    pub fn iter(&self) -> <&Self as IntoIterator>::IntoIter {
+        self.into_iter()
+    }
+
+    /// How many templates the listing holds.
+    pub fn len(&self) -> usize {
+        self.templates.len()
+    }
+
+    /// Whether the listing holds no template.
+    pub fn is_empty(&self) -> bool {
+        self.templates.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a Listing {
+    type Item = &'a TemplateMeta;
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, Arc<Template>>,
+        fn(&'a Arc<Template>) -> &'a TemplateMeta,
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.templates.iter().map(|t| &t.meta)
+    }
+}
+
+impl fmt::Debug for Listing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(|m| m.name.as_str()))
+            .finish()
+    }
 }
 
 /// What [`TemplateStore::save`] takes: a template without a name or version.
@@ -178,13 +241,18 @@ impl Default for StoreLimits {
 
 /// A named, versioned collection of templates.
 ///
-/// The API is synchronous; async callers run writes (and reads, if they want
-/// to avoid a `stat`) on a blocking thread.
+/// The API is synchronous. [`list`](Self::list) answers from memory and may
+/// be called on an async worker; the other calls do I/O and belong on a
+/// blocking thread.
 pub trait TemplateStore: Send + Sync + 'static {
-    /// Every valid template, sorted by name. Invalid files are skipped.
-    fn list(&self) -> Result<Vec<TemplateMeta>, StoreError>;
+    /// Every valid template, sorted by name, from memory: no I/O, no parsing.
+    /// It reflects every save and delete made through this store at once;
+    /// how soon it reflects changes made behind the store's back is the
+    /// backend's to document ([`FsStore::refresh`]). Invalid files are
+    /// skipped.
+    fn list(&self) -> Result<Listing, StoreError>;
 
-    /// One template.
+    /// One template, as it is in the backing storage now.
     fn get(&self, name: &TemplateName) -> Result<Template, StoreError>;
 
     /// Creates (`expected_version == None`: fails with `Conflict` if the

@@ -9,9 +9,18 @@
 //! another or any file. The work is bounded by minijinja's fuel, the output
 //! by a capped writer and the input by a per-variable size cap.
 //!
+//! One fuel budget covers the whole render: the defaults, the body and the
+//! file name draw from it in that order, and each part starts with what the
+//! parts before it left. minijinja charges fuel per evaluation and reads the
+//! budget from the environment, so a render whose first part leaves less than
+//! the full budget evaluates the next parts in its own copy of the compiled
+//! environment with the fuel lowered (one shallow clone per such render:
+//! the compiled parts are shared, not recompiled).
+//!
 //! [`Renderer`] compiles each template version once and keeps it; the free
 //! functions [`render()`] and [`render_at()`] compile on every call.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::Arc;
@@ -32,9 +41,10 @@ const MAX_FILENAME_BYTES: usize = 255;
 /// Bounds on one render.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RenderLimits {
-    /// minijinja fuel for each template evaluated (body, file name and each
-    /// default): roughly one per instruction plus one per 64 bytes of data
-    /// created, so it bounds both time and memory.
+    /// minijinja fuel for one render, shared by every part evaluated (the
+    /// defaults used, the body and the file name): roughly one per
+    /// instruction plus one per 64 bytes of data created, so it bounds both
+    /// the time and the memory of a whole render.
     pub fuel: u64,
     /// Largest rendered body, in bytes.
     pub max_output_bytes: usize,
@@ -44,11 +54,12 @@ pub struct RenderLimits {
 }
 
 impl Default for RenderLimits {
-    /// 200 000 fuel: the heaviest shipped template (`release-notes`) needs
-    /// about 141 000 with every list variable at the 64 KiB cap and under 600
-    /// with realistic input, while a runaway loop stops after about 14 ms
-    /// (release build, this project's 2-core machine) and a render can
-    /// allocate at most about 12 MiB. 1 MiB of output is far more than any
+    /// 200 000 fuel for a whole render: the heaviest shipped template
+    /// (`release-notes`) needs about 141 000 with every list variable at the
+    /// 64 KiB cap and under 600 with realistic input, while a runaway render
+    /// (however its work is spread over body, file name and defaults) stops
+    /// after about 14 ms (release build, this project's 2-core machine) and
+    /// can allocate at most about 12 MiB. 1 MiB of output is far more than any
     /// document skeleton; 64 KiB per variable fits a long pasted list.
     fn default() -> Self {
         Self {
@@ -86,7 +97,8 @@ pub enum RenderError {
     /// The output exceeds `RenderLimits::max_output_bytes`.
     #[error("rendered output exceeds the size limit (max_output_bytes)")]
     OutputTooLarge,
-    /// The render used up its fuel: the template does too much work.
+    /// The render used up its fuel (`RenderLimits::fuel`, shared by all the
+    /// parts of one render): the template does too much work.
     #[error("render ran out of fuel: the template does too much work")]
     FuelExhausted,
     /// The template failed at run time; the message names the line.
@@ -222,10 +234,11 @@ fn default_key(variable: &str) -> String {
 }
 
 /// A template compiled for rendering: each part (body, file name, every
-/// default) is a template of its own in one environment with the render
-/// limits' fuel. minijinja is built without its `multi_template` feature, so
-/// `include`, `import` and `extends` are syntax errors: no part can reach
-/// another, let alone a file.
+/// default) is a template of its own in one environment whose fuel is the
+/// render limits' budget (a render lowers it in its own copy, see [`Fuel`]).
+/// minijinja is built without its `multi_template` feature, so `include`,
+/// `import` and `extends` are syntax errors: no part can reach another, let
+/// alone a file.
 struct CompiledTemplate {
     env: Environment<'static>,
     /// Parts that did not compile, by key, with the error their render gives.
@@ -321,6 +334,11 @@ impl CompiledTemplate {
         ctx.insert("now", now.format("%Y-%m-%dT%H:%M:%S%:z").to_string().into());
         let helpers_only = Value::from(Serde(&ctx));
 
+        let mut fuel = Fuel {
+            env: Cow::Borrowed(&self.env),
+            env_fuel: limits.fuel,
+            remaining: limits.fuel,
+        };
         let mut missing = Vec::new();
         for spec in &t.meta.variables {
             let value = match vars.get(&spec.name) {
@@ -329,6 +347,7 @@ impl CompiledTemplate {
                     Some(_) => {
                         let text = self
                             .eval(
+                                &mut fuel,
                                 &default_key(&spec.name),
                                 "default",
                                 helpers_only.clone(),
@@ -352,10 +371,22 @@ impl CompiledTemplate {
         }
 
         let context = Value::from(Serde(&ctx));
-        let text = self.eval(BODY, BODY, context.clone(), limits.max_output_bytes)?;
+        let text = self.eval(
+            &mut fuel,
+            BODY,
+            BODY,
+            context.clone(),
+            limits.max_output_bytes,
+        )?;
         let filename = match &t.meta.filename {
             Some(_) => {
-                let raw = self.eval(FILENAME, FILENAME, context, 4 * MAX_FILENAME_BYTES)?;
+                let raw = self.eval(
+                    &mut fuel,
+                    FILENAME,
+                    FILENAME,
+                    context,
+                    4 * MAX_FILENAME_BYTES,
+                )?;
                 Some(sanitize_filename(&raw, &t.meta.name))
             }
             None => None,
@@ -363,12 +394,28 @@ impl CompiledTemplate {
         Ok(Rendered { text, filename })
     }
 
-    /// Renders the part `key` into at most `cap` bytes; `label` names it in errors.
-    fn eval(&self, key: &str, label: &str, ctx: Value, cap: usize) -> Result<String, RenderError> {
+    /// Renders the part `key` into at most `cap` bytes with the fuel the
+    /// render has left, and takes what it used from `fuel`; `label` names
+    /// the part in errors.
+    fn eval(
+        &self,
+        fuel: &mut Fuel<'_>,
+        key: &str,
+        label: &str,
+        ctx: Value,
+        cap: usize,
+    ) -> Result<String, RenderError> {
         if let Some(error) = self.broken.get(key) {
             return Err(error.clone());
         }
-        let tmpl = self
+        if fuel.remaining == 0 {
+            return Err(RenderError::FuelExhausted);
+        }
+        if fuel.env_fuel != fuel.remaining {
+            fuel.env.to_mut().set_fuel(Some(fuel.remaining));
+            fuel.env_fuel = fuel.remaining;
+        }
+        let tmpl = fuel
             .env
             .get_template(key)
             .map_err(|e| RenderError::Template(located(label, &e)))?;
@@ -386,7 +433,12 @@ impl CompiledTemplate {
             });
         }
         match result {
-            Ok(_) => {}
+            Ok(captured) => {
+                // Always `Some`: the environment's fuel is set.
+                if let Some((_, remaining)) = captured.state().fuel_levels() {
+                    fuel.remaining = remaining;
+                }
+            }
             Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => {
                 return Err(RenderError::FuelExhausted);
             }
@@ -395,6 +447,17 @@ impl CompiledTemplate {
         String::from_utf8(out.buf)
             .map_err(|_| RenderError::Template(format!("{label} rendered invalid UTF-8")))
     }
+}
+
+/// The fuel budget of one render, shared by its parts.
+///
+/// `env` is the compiled template's environment, borrowed while its fuel (the
+/// full budget) is what the render has left, and copied on the first part
+/// that must start with less; `env_fuel` is the fuel that copy is set to.
+struct Fuel<'a> {
+    env: Cow<'a, Environment<'static>>,
+    env_fuel: u64,
+    remaining: u64,
 }
 
 /// A render failure before it is attributed to a variable's default.

@@ -503,8 +503,18 @@ fn save_round_trips_every_field() {
     assert!(fresh.skipped().is_empty());
 }
 
+/// The names a listing holds, in its order.
+fn listed(store: &FsStore) -> Vec<String> {
+    store
+        .list()
+        .unwrap()
+        .iter()
+        .map(|m| m.name.to_string())
+        .collect()
+}
+
 #[test]
-fn external_edit_is_picked_up() {
+fn external_edit_is_picked_up_by_get_at_once_and_by_list_at_refresh() {
     let (_dir, store) = temp_store();
     let n = name("greeting");
     let v1 = save_ok(&store, &n, simple_draft("One"), None)
@@ -515,33 +525,116 @@ fn external_edit_is_picked_up() {
 
     let edited = "+++\ntitle = \"Edited by hand, longer\"\n[[variables]]\nname = \"who\"\nrequired = true\n+++\nHi {{ who }}\n";
     std::fs::write(&path, edited).unwrap();
+    // The listing is the index's: the edit is not in it yet.
+    assert_eq!(store.list().unwrap().iter().next().unwrap().title, "One");
     let got = store.get(&n).unwrap();
     assert_eq!(got.meta.title, "Edited by hand, longer");
     assert_eq!(got.meta.version, Version::of_bytes(edited.as_bytes()));
     assert_ne!(got.meta.version, v1);
-    assert_eq!(store.list().unwrap()[0].title, "Edited by hand, longer");
+    // What `get` re-read is in the listing from then on.
+    assert_eq!(
+        store.list().unwrap().iter().next().unwrap().title,
+        "Edited by hand, longer"
+    );
     // A write based on the pre-edit version conflicts instead of clobbering the edit.
     assert!(matches!(
         store.save(&n, simple_draft("Mine"), Some(&v1)),
         Err(StoreError::Conflict { .. })
     ));
 
-    std::fs::write(
-        store.dir().join("added.md"),
-        "+++\ntitle = \"Added\"\n+++\nbody\n",
-    )
-    .unwrap();
-    let names: Vec<String> = store
-        .list()
-        .unwrap()
-        .into_iter()
-        .map(|m| m.name.to_string())
-        .collect();
-    assert_eq!(names, vec!["added", "greeting"]);
+    let added = store.dir().join("added.md");
+    std::fs::write(&added, "+++\ntitle = \"Added\"\n+++\nbody\n").unwrap();
+    assert_eq!(listed(&store), ["greeting"]);
+    store.refresh().unwrap();
+    assert_eq!(listed(&store), ["added", "greeting"]);
+
+    std::fs::remove_file(&added).unwrap();
+    assert_eq!(listed(&store), ["added", "greeting"]);
+    store.refresh().unwrap();
+    assert_eq!(listed(&store), ["greeting"]);
 
     std::fs::remove_file(&path).unwrap();
     assert!(matches!(store.get(&n), Err(StoreError::NotFound(_))));
-    assert_eq!(store.list().unwrap().len(), 1);
+    assert!(store.list().unwrap().is_empty());
+}
+
+// See: issue 11, item 4: `list` rescanned the directory (a `stat` per file,
+// up to max_templates) on every call.
+#[test]
+fn list_is_served_from_the_index_without_touching_the_directory() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("templates");
+    let store = open(&dir);
+    save_ok(&store, &name("a"), simple_draft("A"), None);
+    save_ok(&store, &name("b"), simple_draft("B"), None);
+    // With the directory gone, a rescan could only fail.
+    std::fs::rename(&dir, parent.path().join("moved")).unwrap();
+    assert_eq!(listed(&store), ["a", "b"]);
+    assert!(matches!(store.refresh(), Err(StoreError::Io { .. })));
+    assert_eq!(listed(&store), ["a", "b"]);
+}
+
+#[test]
+fn listing_follows_saves_and_deletes_through_the_store_at_once() {
+    let (_dir, store) = temp_store();
+    let a = name("a");
+    let v1 = save_ok(&store, &a, simple_draft("A1"), None)
+        .meta()
+        .version
+        .clone();
+    assert_eq!(listed(&store), ["a"]);
+    let v2 = save_ok(&store, &a, simple_draft("A2"), Some(&v1))
+        .meta()
+        .version
+        .clone();
+    let listing = store.list().unwrap();
+    let meta = listing.iter().next().unwrap();
+    assert_eq!((meta.title.as_str(), &meta.version), ("A2", &v2));
+    save_ok(&store, &name("b"), simple_draft("B"), None);
+    assert_eq!(listed(&store), ["a", "b"]);
+    store.delete(&a, &v2).unwrap();
+    assert_eq!(listed(&store), ["b"]);
+    // A listing taken earlier is a snapshot: it does not change under its holder.
+    assert_eq!(listing.len(), 1);
+    assert_eq!(listing.iter().next().unwrap().title, "A2");
+}
+
+#[test]
+fn refreshes_racing_saves_never_hide_a_saved_template() {
+    let (_dir, store) = temp_store();
+    let store = Arc::new(store);
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let refresher = {
+        let store = Arc::clone(&store);
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut refreshes = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                store.refresh().unwrap();
+                refreshes += 1;
+            }
+            refreshes
+        })
+    };
+    let mut versions = Vec::new();
+    for i in 0..40 {
+        let n = name(&format!("t{i:02}"));
+        versions.push(save_ok(&store, &n, simple_draft("T"), None));
+        let listing = store.list().unwrap();
+        assert_eq!(listing.len(), i + 1, "after saving {n}: {listing:?}");
+    }
+    for (i, saved) in versions.iter().enumerate().step_by(2) {
+        store
+            .delete(&saved.meta().name, &saved.meta().version)
+            .unwrap();
+        assert!(
+            !listed(&store).contains(&format!("t{i:02}")),
+            "t{i:02} still listed after its delete"
+        );
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(refresher.join().unwrap() > 0);
+    assert_eq!(store.list().unwrap().len(), 20);
 }
 
 #[test]
@@ -565,13 +658,7 @@ fn bad_file_on_disk_is_skipped_with_reason() {
     );
     let store = FsStore::open(dir.path().to_owned(), limits).unwrap();
 
-    let names: Vec<String> = store
-        .list()
-        .unwrap()
-        .into_iter()
-        .map(|m| m.name.to_string())
-        .collect();
-    assert_eq!(names, vec!["good"]);
+    assert_eq!(listed(&store), ["good"]);
     let skipped = store.skipped();
     let reason_for = |file: &str| -> String {
         let path: PathBuf = store.dir().join(file);
@@ -735,6 +822,74 @@ fn render_infinite_loop_stops_with_fuel_error() {
         None,
     );
     assert!(render(&t, &Map::new(), &RenderLimits::default()).is_err());
+}
+
+/// A loop of `n` empty iterations: about 3 fuel per iteration.
+fn busy_loop(n: usize) -> String {
+    format!("{{% for i in range({n}) %}}{{% endfor %}}")
+}
+
+// See: issue 11, item 4: the fuel budget was granted per part, so a
+// template with a default and a file name cost up to three budgets.
+#[test]
+fn one_fuel_budget_is_shared_by_every_part_of_a_render() {
+    let limits = RenderLimits {
+        fuel: 1_000,
+        ..RenderLimits::default()
+    };
+    let heavy = busy_loop(200);
+    let body = format!("{heavy}{{{{ d }}}}\n");
+    let light_default = var("d", false, Some("x"));
+    let heavy_default = var("d", false, Some(&heavy));
+    // Each part alone stays under the budget.
+    for (what, t) in [
+        ("body", template(&body, vec![light_default.clone()], None)),
+        ("file name", template("x", vec![], Some(&heavy))),
+        (
+            "default",
+            template("{{ d }}", vec![heavy_default.clone()], None),
+        ),
+    ] {
+        if let Err(e) = render_at(&t, &Map::new(), &limits, fixed_now()) {
+            panic!("{what} alone: {e}");
+        }
+    }
+    // Any two of them together exceed it, through render_at and a Renderer alike.
+    let renderer = Renderer::new(limits.clone());
+    for (what, t) in [
+        (
+            "body + file name",
+            template(&body, vec![light_default], Some(&heavy)),
+        ),
+        (
+            "default + body",
+            template(&body, vec![heavy_default.clone()], None),
+        ),
+        (
+            "default + file name",
+            template("{{ d }}", vec![heavy_default], Some(&heavy)),
+        ),
+    ] {
+        assert_eq!(
+            render_at(&t, &Map::new(), &limits, fixed_now()),
+            Err(RenderError::FuelExhausted),
+            "{what}"
+        );
+        assert_eq!(
+            renderer.render_at(&t, &Map::new(), fixed_now()),
+            Err(RenderError::FuelExhausted),
+            "{what} (cached)"
+        );
+        // The cached compiled form keeps the full budget for the next render.
+        assert_eq!(
+            renderer.render_at(&t, &Map::new(), fixed_now()),
+            Err(RenderError::FuelExhausted),
+            "{what} (second render)"
+        );
+    }
+    // A given value skips its default, and with it the default's cost.
+    let t = template(&body, vec![var("d", false, Some(&busy_loop(200)))], None);
+    assert!(render_at(&t, &vars(&[("d", json!("given"))]), &limits, fixed_now()).is_ok());
 }
 
 #[test]
@@ -1047,7 +1202,7 @@ fn every_shipped_template_loads_and_renders() {
     assert_eq!(store.skipped(), Vec::new());
     let metas = store.list().unwrap();
     assert!(metas.len() >= 8, "only {} shipped templates", metas.len());
-    for meta in metas {
+    for meta in &metas {
         let t = store.get(&meta.name).unwrap();
         // Shipped templates meet the save rules, not just the load rules.
         check_draft(&TemplateDraft::from(t.clone()))
@@ -1135,7 +1290,7 @@ fn shipped_templates_fit_default_fuel_at_input_caps() {
     let line = format!("owner: {}\n", "x".repeat(73));
     let big = line.repeat(limits.max_variable_bytes / line.len());
     let store = open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates"));
-    for meta in store.list().unwrap() {
+    for meta in store.list().unwrap().iter() {
         let t = store.get(&meta.name).unwrap();
         let given: Map<String, Value> = meta
             .variables

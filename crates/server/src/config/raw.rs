@@ -263,6 +263,9 @@ pub(super) struct FileLimits {
     pub(super) concurrency_limit: Option<usize>,
     pub(super) max_template_bytes: Option<usize>,
     pub(super) max_templates: Option<usize>,
+    pub(super) index_refresh_secs: Option<u64>,
+    pub(super) max_blocking_ops: Option<usize>,
+    pub(super) blocking_wait_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

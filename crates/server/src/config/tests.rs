@@ -176,6 +176,61 @@ ttl_secs = 600
 }
 
 #[test]
+fn store_limits_reach_the_store_config() {
+    let config = check_ok(&[], "");
+    assert_eq!(config.store.limits, StoreLimits::default());
+    assert_eq!(
+        config.store.index_refresh,
+        crate::deps::DEFAULT_INDEX_REFRESH
+    );
+    assert_eq!(
+        config.store.offload,
+        crate::mcp::OffloadLimits::for_this_machine()
+    );
+
+    let config = check_ok(
+        &[],
+        r#"
+[limits]
+max_template_bytes = 4096
+max_templates = 50
+index_refresh_secs = 60
+max_blocking_ops = 3
+blocking_wait_ms = 250
+"#,
+    );
+    assert_eq!(config.store.limits.max_template_bytes, 4096);
+    assert_eq!(config.store.limits.max_templates, 50);
+    assert_eq!(config.store.index_refresh, Duration::from_secs(60));
+    assert_eq!(config.store.offload.max_concurrent, 3);
+    assert_eq!(config.store.offload.max_wait, Duration::from_millis(250));
+
+    for key in [
+        "max_template_bytes",
+        "max_templates",
+        "index_refresh_secs",
+        "max_blocking_ops",
+        "blocking_wait_ms",
+    ] {
+        let message = check_err(
+            &[],
+            &format!("[limits]\n{key} = 0"),
+            &format!("limits.{key}"),
+        );
+        assert!(message.ends_with("must be greater than 0"), "{message}");
+    }
+    let message = check_err(
+        &[],
+        "[limits]\nmax_blocking_ops = 513",
+        "limits.max_blocking_ops",
+    );
+    assert!(
+        message.ends_with("must be at most 512 (the blocking thread pool)"),
+        "{message}"
+    );
+}
+
+#[test]
 fn errors_name_the_key() {
     check_err(&["--bind", "nope"], "", "bind");
     check_err(&["--public-url", "ftp://x"], "", "public_url");

@@ -1,12 +1,14 @@
 //! Domain failures as tool results: [`ToolError`] and the prose that tells
-//! the model what went wrong and what to call next. Each store or render
-//! error maps to one [`Outcome`] (its label is what metrics and the audit log
-//! record) and one message; I/O details stay in the server log.
+//! the model what went wrong and what to call next. Each store, render or
+//! offload error maps to one [`Outcome`] (its label is what metrics and the
+//! audit log record) and one message; I/O details stay in the server log.
 
 use rmcp::ErrorData;
 use rmcp::handler::server::tool::IntoCallToolResult;
 use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
 use templates::{RenderError, StoreError, Template};
+
+use super::offload::OffloadError;
 
 /// How a tool call ended. Its [`label`](Outcome::label) is the `outcome`
 /// label of `mcp_tool_calls_total` and the `outcome` field of the audit line;
@@ -29,13 +31,17 @@ pub enum Outcome {
     InvalidVariables,
     /// The template cannot be rendered with these values.
     RenderFailed,
-    /// The store failed (I/O); the caller can only retry.
+    /// The store failed (I/O), or a render or store call panicked; the
+    /// caller can only retry.
     StoreError,
+    /// Every render and store slot stayed taken for the whole wait; nothing
+    /// was done, and the caller may retry.
+    Busy,
 }
 
 impl Outcome {
     /// Every outcome, in declaration order ([`Outcome::index`] is the position).
-    pub const ALL: [Outcome; 9] = [
+    pub const ALL: [Outcome; 10] = [
         Outcome::Ok,
         Outcome::InvalidName,
         Outcome::NotFound,
@@ -45,6 +51,7 @@ impl Outcome {
         Outcome::InvalidVariables,
         Outcome::RenderFailed,
         Outcome::StoreError,
+        Outcome::Busy,
     ];
 
     /// The label metrics and the audit log record.
@@ -60,6 +67,7 @@ impl Outcome {
             Outcome::InvalidVariables => "invalid_variables",
             Outcome::RenderFailed => "render_failed",
             Outcome::StoreError => "store_error",
+            Outcome::Busy => "busy",
         }
     }
 
@@ -101,6 +109,20 @@ impl ToolError {
             Outcome::StoreError,
             "the template store failed; try again later",
         )
+    }
+
+    /// The message for work that could not be run or did not finish; the
+    /// detail of a panic is logged by `Offload::run`.
+    pub(super) fn from_offload(error: OffloadError) -> Self {
+        match error {
+            OffloadError::Busy(_) => Self::new(
+                Outcome::Busy,
+                format!(
+                    "the server is busy: {error}. Nothing was changed; retry in a few seconds."
+                ),
+            ),
+            _ => Self::store_failed(),
+        }
     }
 
     /// The message for a store error, naming the call that gets past it.

@@ -7,6 +7,7 @@ use rmcp::model::{GetPromptResult, PromptMessage, Role};
 use rmcp::{ErrorData, prompt, prompt_router};
 
 use super::TemplateServer;
+use super::errors::Outcome;
 use super::wire::FillTemplateArgs;
 
 // The macro generates an undocumented `fill_template_prompt_attr` fn.
@@ -22,9 +23,11 @@ impl TemplateServer {
         &self,
         Parameters(args): Parameters<FillTemplateArgs>,
     ) -> Result<GetPromptResult, ErrorData> {
-        let template = self
-            .load(&args.name)
-            .map_err(|e| ErrorData::invalid_params(e.message, None))?;
+        let template = self.load(&args.name).await.map_err(|e| match e.outcome {
+            // Nothing the caller's arguments could fix.
+            Outcome::Busy | Outcome::StoreError => ErrorData::internal_error(e.message, None),
+            _ => ErrorData::invalid_params(e.message, None),
+        })?;
         let meta = &template.meta;
         let mut text = format!(
             "I want to create a document from the template \"{}\" ({}).\n",

@@ -34,7 +34,8 @@ pub(super) fn resource_templates() -> ListResourceTemplatesResult {
 }
 
 impl TemplateServer {
-    /// Every template as a resource (`resources/list`).
+    /// Every template as a resource (`resources/list`), from the store's
+    /// in-memory listing.
     pub(super) fn resource_list(&self) -> Result<ListResourcesResult, ErrorData> {
         let metas = self
             .store
@@ -53,7 +54,7 @@ impl TemplateServer {
     }
 
     /// The body of the template a `template://` URI names (`resources/read`).
-    pub(super) fn read_template(
+    pub(super) async fn read_template(
         &self,
         request: ReadResourceRequestParams,
     ) -> Result<ReadResourceResponse, ErrorData> {
@@ -66,7 +67,7 @@ impl TemplateServer {
                 None,
             ));
         };
-        let template = self.load(name).map_err(|e| match e.outcome {
+        let template = self.load(name).await.map_err(|e| match e.outcome {
             Outcome::NotFound | Outcome::InvalidName => {
                 ErrorData::resource_not_found(e.message, None)
             }

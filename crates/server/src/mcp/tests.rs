@@ -1,11 +1,14 @@
 //! Unit tests for the MCP error mapping and filtering.
 
+use std::time::Duration;
+
 use rmcp::handler::server::tool::IntoCallToolResult;
 use rmcp::model::CallToolResponse;
 use templates::{
     RenderError, StoreError, Template, TemplateMeta, TemplateName, VariableSpec, Version,
 };
 
+use super::offload::OffloadError;
 use super::tools::matches;
 use super::{Outcome, TemplateServer, ToolError};
 use crate::tool::Tool;
@@ -99,6 +102,22 @@ fn store_io_errors_do_not_leak_paths() {
 }
 
 #[test]
+fn busy_is_its_own_outcome_and_says_nothing_was_done() {
+    let error = ToolError::from_offload(OffloadError::Busy(Duration::from_secs(1)));
+    assert_eq!(error.outcome, Outcome::Busy);
+    assert!(
+        error
+            .message
+            .starts_with("the server is busy: every render and store slot stayed taken for 1s."),
+        "{}",
+        error.message
+    );
+    assert!(error.message.contains("retry"), "{}", error.message);
+    let error = ToolError::from_offload(OffloadError::Panicked);
+    assert_eq!(error.outcome, Outcome::StoreError);
+}
+
+#[test]
 fn tool_errors_become_is_error_results() {
     let name = TemplateName::parse("gone").unwrap_or_else(|e| panic!("{e}"));
     let error = ToolError::from_store(StoreError::NotFound(name));
@@ -150,6 +169,7 @@ fn outcome_labels_are_unique_and_index_matches_all() {
             "invalid_variables",
             "render_failed",
             "store_error",
+            "busy",
         ]
     );
     let mut unique = labels.clone();

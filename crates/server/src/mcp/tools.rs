@@ -2,15 +2,17 @@
 //! calls the store or the renderer, and ends in `finish`, which writes the
 //! audit line and counts the call. The fn names are the tool names rmcp
 //! serves; a test pins them to `crate::tool::Tool`.
+//!
+//! `list_templates` filters the store's in-memory listing on the async
+//! worker; every other tool does its store call (and `render_template` its
+//! render, in the same blocking task) through `TemplateServer::offload`.
 
 use std::sync::Arc;
 
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
-use templates::{
-    SaveOutcome, StoreError, TemplateDraft, TemplateMeta, TemplateName, VariableSpec, Version,
-};
+use templates::{SaveOutcome, TemplateDraft, TemplateMeta, TemplateName, VariableSpec, Version};
 
 use super::TemplateServer;
 use super::errors::{Outcome, ToolError};
@@ -60,19 +62,6 @@ pub(super) fn matches(meta: &TemplateMeta, query: Option<&str>, tag: Option<&str
         || meta.title.to_lowercase().contains(&query)
         || meta.description.to_lowercase().contains(&query)
         || meta.tags.iter().any(|t| t.contains(&query))
-}
-
-/// Runs a blocking store call off the async runtime.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, ToolError> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(result) => result.map_err(ToolError::from_store),
-        Err(join_error) => {
-            tracing::error!(%join_error, "template store task failed");
-            Err(ToolError::store_failed())
-        }
-    }
 }
 
 #[tool_router(vis = "pub(super)")]
@@ -140,7 +129,7 @@ impl TemplateServer {
         Parameters(params): Parameters<NameParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<TemplateDetails>, ToolError> {
-        let result = self.load(&params.name).map(|t| {
+        let result = self.load(&params.name).await.map(|t| {
             Json(TemplateDetails {
                 name: t.meta.name.to_string(),
                 title: t.meta.title,
@@ -164,17 +153,29 @@ impl TemplateServer {
         Parameters(params): Parameters<RenderTemplateParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<RenderedTemplate>, ToolError> {
-        let result = self.load(&params.name).and_then(|template| {
-            self.renderer
-                .render(&template, &params.variables)
-                .map(|r| {
-                    Json(RenderedTemplate {
-                        text: r.text,
-                        filename: r.filename,
-                    })
+        let result = match TemplateName::parse(&params.name) {
+            Ok(name) => {
+                let store = Arc::clone(&self.store);
+                let renderer = Arc::clone(&self.renderer);
+                let variables = params.variables;
+                // One slot for the read and the render: the template is
+                // rendered on the thread that read it.
+                self.offload(move || {
+                    let template = store.get(&name).map_err(ToolError::from_store)?;
+                    renderer
+                        .render(&template, &variables)
+                        .map(|r| {
+                            Json(RenderedTemplate {
+                                text: r.text,
+                                filename: r.filename,
+                            })
+                        })
+                        .map_err(|e| ToolError::from_render(e, &template))
                 })
-                .map_err(|e| ToolError::from_render(e, &template))
-        });
+                .await
+            }
+            Err(e) => Err(ToolError::from_store(e)),
+        };
         self.finish(&ctx, Tool::RenderTemplate, Some(&params.name), result)
     }
 
@@ -244,7 +245,13 @@ impl TemplateServer {
             body: params.body,
         };
         let store = Arc::clone(&self.store);
-        let outcome = blocking(move || store.save(&name, draft, expected.as_ref())).await?;
+        let outcome = self
+            .offload(move || {
+                store
+                    .save(&name, draft, expected.as_ref())
+                    .map_err(ToolError::from_store)
+            })
+            .await?;
         let (created, meta) = match outcome {
             SaveOutcome::Created(meta) => (true, meta),
             SaveOutcome::Updated(meta) => (false, meta),
@@ -264,7 +271,12 @@ impl TemplateServer {
         let expected = Version::parse(&params.expected_version).map_err(ToolError::from_store)?;
         let store = Arc::clone(&self.store);
         let deleted_name = name.to_string();
-        blocking(move || store.delete(&name, &expected)).await?;
+        self.offload(move || {
+            store
+                .delete(&name, &expected)
+                .map_err(ToolError::from_store)
+        })
+        .await?;
         Ok(Json(DeletedTemplate {
             name: deleted_name,
             deleted: true,

@@ -21,6 +21,7 @@ use mcp_file_templates::config::{self, Cli, Config, Env, FileConfig, Secret};
 use mcp_file_templates::deps;
 use templates::{FsStore, StoreLimits};
 
+mod availability;
 mod hostile;
 mod http_hardening;
 mod logs;

@@ -408,6 +408,17 @@ async fn hostile_tokens_get_exact_rfc6750_answers_without_idp_calls() {
         // `good` with its closing brace replaced by extra members.
         format!("{},{extra}}}", &good_json[..good_json.len() - 1])
     };
+    // `good` with `key` written twice, `first` then `second`, around the
+    // other claims.
+    let duplicate = |key: &str, first: Value, second: Value| {
+        let mut rest = good.clone();
+        rest.as_object_mut().expect("object").remove(key);
+        let rest = rest.to_string();
+        format!(
+            r#"{{"{key}":{first},{},"{key}":{second}}}"#,
+            &rest[1..rest.len() - 1]
+        )
+    };
     let hs = |alg: Algorithm, secret: &[u8]| {
         jsonwebtoken::encode(
             &rs(alg, INITIAL_KID),
@@ -530,10 +541,72 @@ async fn hostile_tokens_get_exact_rfc6750_answers_without_idp_calls() {
             unsigned(r#"{"alg":"RS256","kid":5}"#, &good),
             InvalidToken("malformed"),
         ),
+        // ---- Duplicate JSON members (RFC 7515 §4, RFC 7519 §4: reject or
+        // take the last; we reject). Each pair is built so that "first wins"
+        // and "last wins" would each accept one of its two orders and refuse
+        // the other under another rule (the single-value rows elsewhere in
+        // the matrix: `alg none`, `kid unknown`, `typ JOSE`, `aud of another
+        // resource`, `exp past…`, `iss of another issuer`, `scope with other
+        // scopes only`), while refusal is `malformed` in both orders.
         Case::bearer(
-            "duplicate alg in a signed header",
+            "duplicate alg in a signed header (EdDSA, none)",
             raw.sign(
                 &format!(r#"{{"alg":"EdDSA","alg":"none","kid":"{}"}}"#, raw.kid),
+                &good_json,
+            ),
+            InvalidToken("malformed"),
+        ),
+        Case::bearer(
+            "duplicate alg in a signed header (none, EdDSA)",
+            raw.sign(
+                &format!(r#"{{"alg":"none","alg":"EdDSA","kid":"{}"}}"#, raw.kid),
+                &good_json,
+            ),
+            InvalidToken("malformed"),
+        ),
+        // The other kid is unknown: taking it would cost a JWKS fetch.
+        Case::bearer(
+            "duplicate kid in a signed header (ours, unknown)",
+            raw.sign(
+                &format!(
+                    r#"{{"alg":"EdDSA","kid":"{}","kid":"no-such-kid"}}"#,
+                    raw.kid
+                ),
+                &good_json,
+            ),
+            InvalidToken("malformed"),
+        )
+        .kid_miss(),
+        Case::bearer(
+            "duplicate kid in a signed header (unknown, ours)",
+            raw.sign(
+                &format!(
+                    r#"{{"alg":"EdDSA","kid":"no-such-kid","kid":"{}"}}"#,
+                    raw.kid
+                ),
+                &good_json,
+            ),
+            InvalidToken("malformed"),
+        )
+        .kid_miss(),
+        Case::bearer(
+            "duplicate typ in a signed header (JWT, JOSE)",
+            raw.sign(
+                &format!(
+                    r#"{{"alg":"EdDSA","typ":"JWT","typ":"JOSE","kid":"{}"}}"#,
+                    raw.kid
+                ),
+                &good_json,
+            ),
+            InvalidToken("malformed"),
+        ),
+        Case::bearer(
+            "duplicate typ in a signed header (JOSE, JWT)",
+            raw.sign(
+                &format!(
+                    r#"{{"alg":"EdDSA","typ":"JOSE","typ":"JWT","kid":"{}"}}"#,
+                    raw.kid
+                ),
                 &good_json,
             ),
             InvalidToken("malformed"),
@@ -542,17 +615,82 @@ async fn hostile_tokens_get_exact_rfc6750_answers_without_idp_calls() {
             "duplicate aud claim (theirs, ours)",
             raw.sign(
                 &raw.header(),
-                &format!(
-                    r#"{{"aud":"https://other.example/mcp","aud":"{RESOURCE}","iss":"{}","exp":{},"scope":"mcp:tools"}}"#,
-                    f.issuer.issuer(),
-                    now + 300
-                ),
+                &duplicate("aud", json!("https://other.example/mcp"), json!(RESOURCE)),
+            ),
+            InvalidToken("malformed"),
+        ),
+        Case::bearer(
+            "duplicate aud claim (ours, theirs)",
+            raw.sign(
+                &raw.header(),
+                &duplicate("aud", json!(RESOURCE), json!("https://other.example/mcp")),
+            ),
+            InvalidToken("malformed"),
+        ),
+        // Refused even when both values agree: the rule is the duplicate.
+        Case::bearer(
+            "duplicate aud claim (ours, ours)",
+            raw.sign(
+                &raw.header(),
+                &duplicate("aud", json!(RESOURCE), json!(RESOURCE)),
             ),
             InvalidToken("malformed"),
         ),
         Case::bearer(
             "duplicate exp claim (past, future)",
-            raw.sign(&raw.header(), &raw_payload(&format!(r#""exp":{}"#, now - 3600))),
+            raw.sign(
+                &raw.header(),
+                &duplicate("exp", json!(now - 3600), json!(now + 300)),
+            ),
+            InvalidToken("malformed"),
+        ),
+        Case::bearer(
+            "duplicate exp claim (future, past)",
+            raw.sign(
+                &raw.header(),
+                &duplicate("exp", json!(now + 300), json!(now - 3600)),
+            ),
+            InvalidToken("malformed"),
+        ),
+        Case::bearer(
+            "duplicate iss claim (theirs, ours)",
+            raw.sign(
+                &raw.header(),
+                &duplicate(
+                    "iss",
+                    json!("https://idp.example/realms/mcp"),
+                    json!(f.issuer.issuer()),
+                ),
+            ),
+            InvalidToken("malformed"),
+        ),
+        Case::bearer(
+            "duplicate iss claim (ours, theirs)",
+            raw.sign(
+                &raw.header(),
+                &duplicate(
+                    "iss",
+                    json!(f.issuer.issuer()),
+                    json!("https://idp.example/realms/mcp"),
+                ),
+            ),
+            InvalidToken("malformed"),
+        ),
+        // Taking the first or the last would be 200 or 403, never 401.
+        Case::bearer(
+            "duplicate scope claim (openid, ours)",
+            raw.sign(
+                &raw.header(),
+                &duplicate("scope", json!("openid"), json!("mcp:tools")),
+            ),
+            InvalidToken("malformed"),
+        ),
+        Case::bearer(
+            "duplicate scope claim (ours, openid)",
+            raw.sign(
+                &raw.header(),
+                &duplicate("scope", json!("mcp:tools"), json!("openid")),
+            ),
             InvalidToken("malformed"),
         ),
         // ---- alg: none and algorithm confusion (RFC 8725 §2.1, §3.1) ----

@@ -1373,6 +1373,14 @@ async fn deep_nesting_is_stopped_by_serde_recursion_limit_not_the_stack() {
     let good = f.issuer.claims("alice", RESOURCE, "mcp:tools");
     let good_json = good.to_string();
     let payload_with = |extra: String| format!("{},{extra}}}", &good_json[..good_json.len() - 1]);
+    // `good` with `key` replaced by `extra` (removed first, so the row is
+    // not a duplicate-member row in disguise).
+    let payload_replacing = |key: &str, extra: String| {
+        let mut rest = good.clone();
+        rest.as_object_mut().expect("object").remove(key);
+        let rest = rest.to_string();
+        format!("{},{extra}}}", &rest[..rest.len() - 1])
+    };
     let deep_array = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     let deep_object = format!("{}0{}", r#"{"a":"#.repeat(10_000), "}".repeat(10_000));
 
@@ -1396,6 +1404,18 @@ async fn deep_nesting_is_stopped_by_serde_recursion_limit_not_the_stack() {
             ),
             InvalidToken("malformed"),
         ),
+        // `exp` is read as a `serde_json::Value` (to tell a string or float
+        // from an integer): the recursion limit itself refuses this one.
+        Case::bearer(
+            "10 000-level array as exp in a signed payload",
+            raw.sign(
+                &raw.header(),
+                &payload_replacing("exp", format!(r#""exp":{deep_array}"#)),
+            ),
+            InvalidToken("malformed"),
+        ),
+        // `scp` and `aud` are strings or arrays of strings: refused at the
+        // first level that is neither, without descending further.
         Case::bearer(
             "10 000-level array as scp in a signed payload",
             raw.sign(
@@ -1408,11 +1428,7 @@ async fn deep_nesting_is_stopped_by_serde_recursion_limit_not_the_stack() {
             "10 000-level object as aud in a signed payload",
             raw.sign(
                 &raw.header(),
-                &payload_with(format!(r#""aud":{deep_object}"#)).replacen(
-                    &format!(r#""aud":"{RESOURCE}","#),
-                    "",
-                    1,
-                ),
+                &payload_replacing("aud", format!(r#""aud":{deep_object}"#)),
             ),
             InvalidToken("malformed"),
         ),

@@ -370,6 +370,8 @@ impl fmt::Debug for Validator {
 
 const NOT_A_JWS: &str = "not a jws";
 const BAD_HEADER: &str = "header";
+/// A header with a known `alg` that does not deserialize (see `header_error`).
+const BAD_HEADER_MEMBER: &str = "header member";
 
 /// Whether local validation could not judge the token, so that
 /// `JwtThenIntrospection` asks the authorization server: opaque tokens,
@@ -386,13 +388,21 @@ fn undecidable_locally(e: &Error) -> bool {
 /// Why a decoded header did not deserialize: an `alg` jsonwebtoken does not
 /// know (`none`, `None`, `HS1024`…) is an algorithm error, anything else is
 /// malformed.
+///
+/// A header whose `alg` is a known algorithm failed on another member (a
+/// numeric `kid`, a duplicate member, nesting past serde's recursion limit):
+/// that is a broken JWS header, decided locally like any other broken JWT
+/// ([`BAD_HEADER_MEMBER`]), not a header that may be no JWT at all.
 fn header_error(json: &[u8]) -> Error {
     #[derive(serde::Deserialize)]
     struct AlgOnly {
         alg: Option<String>,
     }
     match serde_json::from_slice(json) {
-        Ok(AlgOnly { alg: Some(_) }) => Error::from(ErrorKind::UnsupportedAlgorithm),
+        Ok(AlgOnly { alg: Some(alg) }) if alg.parse::<Algorithm>().is_err() => {
+            Error::from(ErrorKind::UnsupportedAlgorithm)
+        }
+        Ok(AlgOnly { alg: Some(_) }) => Error::from(ErrorKind::Malformed(BAD_HEADER_MEMBER)),
         _ => Error::from(ErrorKind::Malformed(BAD_HEADER)),
     }
 }

@@ -152,6 +152,32 @@ fn rejects_unknown_crit() {
 }
 
 #[test]
+fn broken_header_with_a_known_alg_is_malformed_not_an_algorithm_error() {
+    // jsonwebtoken refuses these headers for a member other than `alg`; the
+    // algorithm is fine, so the rule that fired is the malformed header.
+    let v = validator_with(|_| {});
+    for header in [
+        r#"{"alg":"RS256","kid":5}"#,
+        r#"{"alg":"RS256","typ":"JWT","kid":"k","kid":"k"}"#,
+        r#"{"alg":"RS256","kid":"k","crit":"b64"}"#,
+    ] {
+        let h = URL_SAFE_NO_PAD.encode(header);
+        let t = BearerToken::new(format!("{h}.e30.c2ln"));
+        assert_eq!(label(&v, &t), "malformed", "{header}");
+    }
+    // A broken JWS header is decided locally, unlike one that may be no JWT.
+    let e = header_error(br#"{"alg":"RS256","kid":5}"#);
+    assert!(matches!(e.kind(), ErrorKind::Malformed(BAD_HEADER_MEMBER)));
+    assert!(!undecidable_locally(&e));
+    // An unknown or duplicated `alg` is still the algorithm's (or the
+    // header's) fault.
+    let e = header_error(br#"{"alg":"HS1024","kid":"k"}"#);
+    assert!(matches!(e.kind(), ErrorKind::UnsupportedAlgorithm));
+    let e = header_error(br#"{"alg":"RS256","alg":"none","kid":"k"}"#);
+    assert!(matches!(e.kind(), ErrorKind::Malformed(BAD_HEADER)));
+}
+
+#[test]
 fn missing_kid_rejected() {
     let v = validator_with(|_| {});
     let t = token(json!({ "alg": "RS256", "typ": "JWT" }));

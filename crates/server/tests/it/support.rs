@@ -197,6 +197,30 @@ impl Fixture {
         }
     }
 
+    /// The server's own authorization failures by reason (per-tool scopes,
+    /// session binding: `mcp_authz_failures_total`), scraped from
+    /// `/metrics`. The validator counts the rest (`validator.metrics()`).
+    pub(crate) async fn authz_failures(&self) -> BTreeMap<String, u64> {
+        let reply = self
+            .send(
+                Request::get("/metrics")
+                    .header(header::HOST, HOST)
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "/metrics: {}", reply.body);
+        reply
+            .body
+            .lines()
+            .filter_map(|line| line.strip_prefix("mcp_authz_failures_total{reason=\""))
+            .map(|rest| {
+                let (reason, count) = rest.split_once("\"} ").expect("a labelled sample");
+                (reason.to_owned(), count.parse().expect("a count"))
+            })
+            .collect()
+    }
+
     /// JWKS, discovery and introspection requests the issuer has seen.
     pub(crate) fn idp_requests(&self) -> IdpRequests {
         IdpRequests {

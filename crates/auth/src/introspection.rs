@@ -12,6 +12,19 @@
 //! Active results are cached until `min(exp, now + positive_ttl)`, inactive
 //! ones (and definitive claim failures) for `negative_ttl`. Errors reaching
 //! the endpoint are never cached.
+//!
+//! A token that local validation cannot decide ([`Purpose::Decide`]) costs
+//! whoever sends it nothing but the request, and us a call to the
+//! authorization server; so those calls are bounded by **a global rate
+//! limit**: each call takes a token from one lock-free [`TokenBucket`]
+//! (`calls_per_sec`, `burst`); when it is empty the request fails with
+//! [`ErrorKind::IntrospectionRateLimited`] (503 with `Retry-After`).
+//!
+//! Explicit online checks ([`Purpose::VerifyOnline`]) bypass it, as they
+//! bypass the caches: they are only reachable with a token that already
+//! passed validation and the caller's scope checks, so their number is
+//! bounded by authenticated traffic; taking them from the shared bucket would
+//! let an anonymous flood deny every revocation-sensitive operation.
 
 use std::{
     fmt,
@@ -28,8 +41,22 @@ use crate::{
     error::{Error, ErrorKind, err},
     metrics::Metrics,
     principal::{Principal, PrincipalSource},
+    rate_limit::TokenBucket,
     token_key::TokenKey,
 };
+
+/// Why the endpoint is asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// To decide a token local validation could not (every token in
+    /// introspection mode, the fallback in `JwtThenIntrospection`): cached
+    /// answers first, then a rate-limited call.
+    Decide,
+    /// An explicit online check of a token (`Validator::introspect`): always
+    /// a call of its own, exempt from the rate limit; its answer refreshes
+    /// the caches.
+    VerifyOnline,
+}
 
 /// Introspection responses larger than this are refused: a real one is a few
 /// hundred bytes to a few KiB.
@@ -76,6 +103,7 @@ pub(crate) struct Introspector {
     negative_ttl: i64,
     positive: quick_cache::sync::Cache<TokenKey, Active>,
     negative: quick_cache::sync::Cache<TokenKey, Negative>,
+    bucket: TokenBucket,
 }
 
 enum Credentials {
@@ -132,10 +160,11 @@ impl Introspector {
             negative_ttl: secs(config.negative_ttl),
             positive: quick_cache::sync::Cache::new(max),
             negative: quick_cache::sync::Cache::new(max),
+            bucket: TokenBucket::new(config.calls_per_sec, config.burst),
         })
     }
 
-    /// Introspects `token` (cache first when `use_cache`).
+    /// Introspects `token` for `purpose`.
     pub(crate) async fn introspect(
         &self,
         token: &BearerToken,
@@ -143,25 +172,55 @@ impl Introspector {
         now: i64,
         rules: &ClaimRules,
         metrics: &Metrics,
-        use_cache: bool,
+        purpose: Purpose,
     ) -> Result<Arc<Principal>, Error> {
-        if use_cache {
-            if let Some(hit) = self.positive.get(&key) {
-                if hit.until >= now {
-                    metrics.introspection_cache_hits.fetch_add(1, Relaxed);
-                    return Ok(hit.principal);
-                }
-                self.positive.remove(&key);
-            }
-            if let Some(hit) = self.negative.get(&key) {
-                if hit.until >= now {
-                    metrics.introspection_cache_hits.fetch_add(1, Relaxed);
-                    return err(hit.kind);
-                }
-                self.negative.remove(&key);
-            }
+        if purpose == Purpose::VerifyOnline {
+            return self.ask(token, key, now, rules, metrics).await;
         }
+        if let Some(answer) = self.cached(&key, now, metrics) {
+            return answer;
+        }
+        if !self.bucket.try_acquire() {
+            tracing::debug!("introspection rate limit reached, token not judged");
+            return err(ErrorKind::IntrospectionRateLimited);
+        }
+        self.ask(token, key, now, rules, metrics).await
+    }
 
+    /// The cached answer for `key`, if it still stands at `now`.
+    fn cached(
+        &self,
+        key: &TokenKey,
+        now: i64,
+        metrics: &Metrics,
+    ) -> Option<Result<Arc<Principal>, Error>> {
+        if let Some(hit) = self.positive.get(key) {
+            if hit.until >= now {
+                metrics.introspection_cache_hits.fetch_add(1, Relaxed);
+                return Some(Ok(hit.principal));
+            }
+            self.positive.remove(key);
+        }
+        if let Some(hit) = self.negative.get(key) {
+            if hit.until >= now {
+                metrics.introspection_cache_hits.fetch_add(1, Relaxed);
+                return Some(err(hit.kind));
+            }
+            self.negative.remove(key);
+        }
+        None
+    }
+
+    /// One call to the endpoint, its verdict under the claim rules, and the
+    /// caches updated with it.
+    async fn ask(
+        &self,
+        token: &BearerToken,
+        key: TokenKey,
+        now: i64,
+        rules: &ClaimRules,
+        metrics: &Metrics,
+    ) -> Result<Arc<Principal>, Error> {
         metrics.introspection_calls.fetch_add(1, Relaxed);
         let claims = match self.call(token).await {
             Ok(claims) => claims,

@@ -72,6 +72,7 @@ mod layer;
 mod metadata;
 mod metrics;
 mod principal;
+mod rate_limit;
 mod token_key;
 mod validator;
 

@@ -48,7 +48,7 @@ use crate::{
     claims::{ClaimRules, Claims, canonical_audience},
     config::{Mode, ModeKind, TokenCacheConfig, TypPolicy, ValidationConfig},
     error::{Error, ErrorKind, err},
-    introspection::Introspector,
+    introspection::{Introspector, Purpose},
     metrics::{AuthMetrics, Metrics},
     principal::{Principal, PrincipalSource},
     token_key::{TokenHasher, TokenKey},
@@ -154,9 +154,16 @@ impl Validator {
     /// Asks the introspection endpoint now, bypassing cached answers (for
     /// revocation-sensitive operations); the answer refreshes the caches.
     ///
+    /// Not subject to the rate limit on introspection calls
+    /// ([`crate::IntrospectionConfig::calls_per_sec`]) and not shared with
+    /// concurrent calls: this is meant for a token the caller has already
+    /// validated and authorized, so its calls are bounded by authenticated
+    /// traffic, and a flood of garbage tokens spending the shared budget
+    /// must not deny revocation-sensitive operations.
+    ///
     /// Errors with [`ErrorKind::Config`] when introspection is not configured.
     pub async fn introspect(&self, token: &BearerToken) -> Result<Principal, Error> {
-        let result = self.introspect_inner(token, false).await;
+        let result = self.introspect_inner(token, Purpose::VerifyOnline).await;
         if let Err(e) = &result {
             self.record_failure(e);
         }
@@ -211,7 +218,7 @@ impl Validator {
             return err(ErrorKind::TokenTooLarge);
         }
         if self.mode == ModeKind::Introspection {
-            return self.introspect_inner(token, true).await;
+            return self.introspect_inner(token, Purpose::Decide).await;
         }
 
         let now = self.now();
@@ -250,7 +257,7 @@ impl Validator {
             // The single place that decides the introspection fallback.
             Err(e) if self.mode == ModeKind::JwtThenIntrospection && undecidable_locally(&e) => {
                 tracing::debug!(reason = %e, "token not decidable locally, introspecting");
-                self.introspect_inner(token, true).await
+                self.introspect_inner(token, Purpose::Decide).await
             }
             Err(e) => Err(e),
         }
@@ -259,7 +266,7 @@ impl Validator {
     async fn introspect_inner(
         &self,
         token: &BearerToken,
-        use_cache: bool,
+        purpose: Purpose,
     ) -> Result<Arc<Principal>, Error> {
         let Some(introspector) = &self.introspector else {
             return err(ErrorKind::Config("introspection is not configured".into()));
@@ -269,14 +276,7 @@ impl Validator {
         }
         let key = self.cache_key(token.as_str());
         introspector
-            .introspect(
-                token,
-                key,
-                self.now(),
-                &self.rules,
-                &self.metrics,
-                use_cache,
-            )
+            .introspect(token, key, self.now(), &self.rules, &self.metrics, purpose)
             .await
     }
 
@@ -373,9 +373,11 @@ const BAD_HEADER: &str = "header";
 
 /// Whether local validation could not judge the token, so that
 /// `JwtThenIntrospection` asks the authorization server: opaque tokens,
-/// unknown keys after a successful refresh, and unreachable keys. Not a
-/// suppressed key refresh: the rate limit exists so that random kids cannot
-/// make us call the IdP, and introspecting them would do exactly that.
+/// unknown keys after a successful refresh, and unreachable keys (each such
+/// call shared by concurrent requests with the same token and taken from the
+/// introspection rate limit). Not a suppressed key refresh: the kid-miss rate
+/// limit exists so that random kids cannot make us call the IdP, and
+/// introspecting them would do exactly that.
 fn undecidable_locally(e: &Error) -> bool {
     matches!(
         e.kind(),

@@ -5,7 +5,11 @@
 // A failed unwrap is a failed test, with the error in the panic message.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::{sync::Arc, time::SystemTime};
+use std::{
+    num::NonZeroU32,
+    sync::Arc,
+    time::{Instant, SystemTime},
+};
 
 use auth::{
     AuthLayer, BearerToken, ChallengeContext, ClientAuth, IntrospectionConfig, Mode, ModeKind,
@@ -13,6 +17,7 @@ use auth::{
     dangerous,
 };
 use axum::{Extension, Router, body::Body, routing::any};
+use futures::StreamExt as _;
 use http::{Request, StatusCode, header};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -682,6 +687,103 @@ async fn introspection_unreachable_is_503() {
             .failures_for("introspection_unavailable"),
         1
     );
+}
+
+// --- Introspection amplification (issue 11) ---------------------------------
+
+#[tokio::test]
+async fn rfc7662_garbage_flood_calls_bounded_by_the_rate_limit_and_refused_503_not_401() {
+    // RFC 7662: a token local validation cannot decide costs one call to the
+    // authorization server, and a garbage string costs its sender nothing.
+    // 10 000 distinct garbage tokens in JwtThenIntrospection with the default
+    // bucket: the calls the endpoint receives are at most burst + rate ×
+    // elapsed (elapsed measured, nothing timed), and every request refused a
+    // call is 503 with Retry-After, not 401: RFC 6750 §3.1's `invalid_token`
+    // would tell the client its token is bad, which nobody has checked (a
+    // real opaque token caught in the flood must be retried, not discarded).
+    const FLOOD: usize = 10_000;
+    let env = env_with(ModeKind::JwtThenIntrospection, |_, _| {}).await;
+    let rate = u128::from(IntrospectionConfig::DEFAULT_CALLS_PER_SEC.get());
+    let burst = IntrospectionConfig::DEFAULT_BURST.get() as usize;
+    let app = env.app(&[]);
+
+    let start = Instant::now();
+    let answers: Vec<(StatusCode, Option<String>)> = futures::stream::iter(0..FLOOD)
+        .map(|i| {
+            let req = bearer(&BearerToken::new(format!("garbage-{i}")));
+            let app = app.clone();
+            async move {
+                let resp = app.oneshot(req).await.unwrap();
+                let retry = resp
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .map(|v| v.to_str().unwrap().to_owned());
+                (resp.status(), retry)
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let elapsed = start.elapsed();
+
+    let calls = env.idp.introspection_requests();
+    let bound =
+        burst + usize::try_from((rate * elapsed.as_nanos()).div_ceil(1_000_000_000)).unwrap();
+    eprintln!("{FLOOD} garbage tokens in {elapsed:?}: {calls} introspection calls (bound {bound})");
+    assert!(calls <= bound, "{calls} calls > {bound} in {elapsed:?}");
+    assert!(calls >= burst, "the full bucket admits its burst: {calls}");
+    // The ones admitted were judged (inactive: 401); the rest were not (503).
+    let judged = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert_eq!(judged, calls);
+    assert_eq!(refused.len(), FLOOD - calls);
+    assert!(
+        refused
+            .iter()
+            .all(|(_, retry)| retry.as_deref() == Some("5"))
+    );
+    let m = env.validator.metrics();
+    assert_eq!(m.introspection_calls, calls as u64);
+    assert_eq!(
+        m.failures_for("introspection_rate_limited"),
+        refused.len() as u64
+    );
+    assert_eq!(m.failures_total(), FLOOD as u64);
+}
+
+#[tokio::test]
+async fn rfc7662_verify_online_checks_are_exempt_from_the_rate_limit() {
+    // `Validator::introspect` checks a token the layer already accepted (a
+    // revocation-sensitive tool): its calls are bounded by authenticated
+    // traffic, and a garbage flood that emptied the bucket must not turn a
+    // revoked token's check into 503, or a live token's into a refusal.
+    let env = env_with(ModeKind::JwtThenIntrospection, |_, i| {
+        i.calls_per_sec = NonZeroU32::MIN;
+        i.burst = NonZeroU32::MIN;
+    })
+    .await;
+    let t = env.token(json!({}));
+    env.validator.validate(&t).await.unwrap();
+    for i in 0.. {
+        assert!(i < 10, "the bucket never ran dry");
+        let garbage = BearerToken::new(format!("garbage-{i}"));
+        if env.label(&garbage).await == "introspection_rate_limited" {
+            break;
+        }
+    }
+    let before = env.idp.introspection_requests();
+    let p = env.validator.introspect(&t).await.unwrap();
+    assert_eq!(p.source, PrincipalSource::Introspection);
+    env.idp.revoke(t.as_str());
+    let e = env.validator.introspect(&t).await.unwrap_err();
+    assert_eq!(e.kind().label(), "inactive");
+    assert_eq!(env.idp.introspection_requests(), before + 2);
 }
 
 #[tokio::test]

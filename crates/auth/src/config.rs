@@ -279,15 +279,17 @@ pub struct IntrospectionConfig {
     /// Connect-plus-response timeout for one call. Default
     /// [`IntrospectionConfig::DEFAULT_TIMEOUT`].
     pub timeout: Duration,
-    /// Bound of each result cache (active and inactive). Default
-    /// [`IntrospectionConfig::DEFAULT_MAX_ENTRIES`].
+    /// Bound of each result cache (active and inactive), and of the
+    /// introspections in flight that concurrent requests for the same token
+    /// share. Default [`IntrospectionConfig::DEFAULT_MAX_ENTRIES`].
     pub max_entries: usize,
     /// Sustained rate of calls to the endpoint for tokens that local
     /// validation cannot decide (every token in [`Mode::Introspection`];
     /// opaque tokens, unknown keys and unreachable key sets in
     /// [`Mode::JwtThenIntrospection`]), per validator. A call the bucket
     /// refuses is [`crate::ErrorKind::IntrospectionRateLimited`] (503 with
-    /// `Retry-After`). Cached answers take nothing from it; explicit online
+    /// `Retry-After`). Cached answers and requests that share a call already
+    /// in flight for the same token take nothing from it; explicit online
     /// checks ([`crate::Validator::introspect`]) are exempt. Default
     /// [`IntrospectionConfig::DEFAULT_CALLS_PER_SEC`].
     pub calls_per_sec: NonZeroU32,

@@ -691,6 +691,18 @@ async fn introspection_unreachable_is_503() {
 
 // --- Introspection amplification (issue 11) ---------------------------------
 
+/// Sends `token` `n` times at once through the layer: every request is
+/// polled before any introspection answer can arrive.
+async fn concurrently(env: &Env, token: &BearerToken, n: usize) -> Vec<StatusCode> {
+    let app = env.app(&[]);
+    let requests = (0..n).map(|_| app.clone().oneshot(bearer(token)));
+    futures::future::join_all(requests)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status())
+        .collect()
+}
+
 #[tokio::test]
 async fn rfc7662_garbage_flood_calls_bounded_by_the_rate_limit_and_refused_503_not_401() {
     // RFC 7662: a token local validation cannot decide costs one call to the
@@ -755,6 +767,42 @@ async fn rfc7662_garbage_flood_calls_bounded_by_the_rate_limit_and_refused_503_n
         refused.len() as u64
     );
     assert_eq!(m.failures_total(), FLOOD as u64);
+}
+
+#[tokio::test]
+async fn rfc7662_concurrent_requests_with_one_undecidable_token_make_one_call() {
+    // Single-flight: N concurrent requests with the same token that local
+    // validation cannot decide share one RFC 7662 call, whatever the answer.
+    const N: usize = 16;
+    let env = env_with(ModeKind::JwtThenIntrospection, |_, _| {}).await;
+    // Hold each call in flight while the other requests arrive.
+    env.idp
+        .set_introspection_delay(std::time::Duration::from_millis(200));
+    let opaque = "opaque-shared";
+    env.idp.register_opaque(
+        opaque,
+        json!({
+            "iss": env.idp.issuer(), "sub": "svc", "aud": AUD,
+            "exp": now() + 300, "scope": "mcp:tools",
+        }),
+    );
+    // A JWT whose kid is still unknown after a refresh.
+    let unknown_kid = BearerToken::new(env.idp.sign_with(
+        env.header(Algorithm::RS256, "not-published"),
+        &env.claims(json!({})),
+        INITIAL_KID,
+    ));
+    let cases = [
+        (BearerToken::new(opaque), StatusCode::OK),
+        (unknown_kid, StatusCode::OK),
+        (BearerToken::new("never-issued"), StatusCode::UNAUTHORIZED),
+    ];
+    for (calls, (token, want)) in (1..).zip(cases) {
+        let statuses = concurrently(&env, &token, N).await;
+        assert!(statuses.iter().all(|s| *s == want), "{statuses:?}");
+        assert_eq!(env.idp.introspection_requests(), calls);
+    }
+    assert_eq!(env.validator.metrics().introspection_calls, 3);
 }
 
 #[tokio::test]

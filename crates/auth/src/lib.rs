@@ -14,7 +14,8 @@
 //! - [`ProtectedResourceMetadata`] and [`metadata_router`]: RFC 9728;
 //! - [`AuthLayer`]/[`AuthService`]: the tower layer applying all of the above,
 //!   handing handlers the caller as `Extension<Arc<Principal>>`;
-//! - [`dangerous`]: test and benchmark bypasses, fenced off.
+//! - [`dangerous`]: the benchmark bypass `InsecureAllowAll`, fenced off by
+//!   name (it is compiled into every build).
 //!
 //! It must **not** know about rmcp or MCP methods, templates, environment
 //! variables or config files: callers pass plain config structs

@@ -32,10 +32,7 @@
 
 use std::{
     fmt,
-    sync::{
-        Arc,
-        atomic::{AtomicI64, Ordering::Relaxed},
-    },
+    sync::{Arc, atomic::Ordering::Relaxed},
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -83,8 +80,11 @@ pub struct Validator {
     /// [`TokenKey`]); never printed.
     hasher: TokenHasher,
     pub(crate) metrics: Metrics,
-    /// Added to the system clock; only `dangerous::shift_clock` changes it.
-    pub(crate) clock_offset: AtomicI64,
+    /// Seconds added to the system clock, so unit tests can test expiry and
+    /// cache lifetimes without sleeping (`validator/tests.rs`). It exists
+    /// only in test builds: nothing can move a real validator's clock.
+    #[cfg(test)]
+    pub(crate) clock_offset: std::sync::atomic::AtomicI64,
 }
 
 impl Validator {
@@ -131,7 +131,8 @@ impl Validator {
             token_cache,
             hasher: TokenHasher::random(),
             metrics: Metrics::default(),
-            clock_offset: AtomicI64::new(0),
+            #[cfg(test)]
+            clock_offset: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
@@ -201,11 +202,15 @@ impl Validator {
         self.metrics.record_failure(e);
     }
 
+    /// Unix seconds: the `exp`/`nbf`/`iat` checks and every cache expiry read
+    /// this one clock.
     pub(crate) fn now(&self) -> i64 {
         let secs = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        secs.saturating_add(self.clock_offset.load(Relaxed))
+        #[cfg(test)]
+        let secs = secs.saturating_add(self.clock_offset.load(Relaxed));
+        secs
     }
 
     fn cache_key(&self, token: &str) -> TokenKey {

@@ -319,8 +319,10 @@ impl IntrospectionConfig {
     /// introspected at most once per [`IntrospectionConfig::DEFAULT_POSITIVE_TTL`],
     /// so this sustains 3 000 distinct live tokens per minute in
     /// introspection mode, far more than the opaque tokens and fresh keys
-    /// the fallback sees; and a handful of instances stay well under what
-    /// one Keycloak node answers, whatever garbage they are sent.
+    /// the fallback sees. One introspection cost Keycloak 10–14 ms of CPU in
+    /// our benchmarks (`docs/benchmarks.md`, target E), so this caps what one
+    /// instance can make Keycloak spend at about half a core (0.5–0.7 of
+    /// one), whatever garbage it is sent.
     pub const DEFAULT_CALLS_PER_SEC: NonZeroU32 = nonzero(50);
     /// 100 calls at once: two seconds' worth, so a restart with cold caches
     /// or a burst of new clients is not refused while the sustained rate

@@ -6,7 +6,7 @@
 //! | [`ErrorKind::InvalidRequest`] | 400 | `error="invalid_request"` |
 //! | every token error (`Malformed` … `Inactive`) | 401 | `error="invalid_token"` |
 //! | [`ErrorKind::InsufficientScope`] | 403 | `error="insufficient_scope", scope="…"` |
-//! | `IntrospectionUnavailable`, `Introspection`, `Jwks`, `KeyRefreshSuppressed` | 503 + `Retry-After` | no `error` |
+//! | `IntrospectionUnavailable`, `Introspection`, `Jwks`, `KeyRefreshSuppressed`, `IntrospectionRateLimited` | 503 + `Retry-After` | no `error` |
 //! | `Config` | 500 | no `error` |
 //!
 //! Every response carries the absolute `resource_metadata` URL (RFC 9728
@@ -19,8 +19,11 @@
 //! to throw the token away and re-authenticate, which would turn an IdP outage
 //! into a login storm. The same holds for a `kid` whose key refresh was
 //! rate-limited: RFC 6750 has no error code for "not judged yet", and a 401
-//! there would let a flood of random kids starve a genuine key rotation. `Config` errors only come from constructors, so a
-//! correctly built server never answers 500 here.
+//! there would let a flood of random kids starve a genuine key rotation.
+//! Likewise for a token refused an introspection call by the rate limit on
+//! those calls: a flood of garbage must not get a real opaque token thrown
+//! away. `Config` errors only come from constructors, so a correctly built
+//! server never answers 500 here.
 
 use axum::body::Body;
 use http::{
@@ -128,7 +131,8 @@ fn classify(kind: &ErrorKind) -> (StatusCode, Option<&'static str>, &'static str
         ErrorKind::IntrospectionUnavailable
         | ErrorKind::Introspection(_)
         | ErrorKind::Jwks(_)
-        | ErrorKind::KeyRefreshSuppressed => UNAVAILABLE,
+        | ErrorKind::KeyRefreshSuppressed
+        | ErrorKind::IntrospectionRateLimited => UNAVAILABLE,
         ErrorKind::Config(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             None,

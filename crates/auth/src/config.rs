@@ -6,7 +6,7 @@
 //! checks the final values again, so editing the public fields after
 //! construction cannot smuggle in `HS256` or an empty audience list.
 
-use std::{fmt, str::FromStr, time::Duration};
+use std::{fmt, num::NonZeroU32, str::FromStr, time::Duration};
 
 use jsonwebtoken::Algorithm;
 
@@ -279,9 +279,23 @@ pub struct IntrospectionConfig {
     /// Connect-plus-response timeout for one call. Default
     /// [`IntrospectionConfig::DEFAULT_TIMEOUT`].
     pub timeout: Duration,
-    /// Bound of each result cache (active and inactive). Default
-    /// [`IntrospectionConfig::DEFAULT_MAX_ENTRIES`].
+    /// Bound of each result cache (active and inactive), and of the
+    /// introspections in flight that concurrent requests for the same token
+    /// share. Default [`IntrospectionConfig::DEFAULT_MAX_ENTRIES`].
     pub max_entries: usize,
+    /// Sustained rate of calls to the endpoint for tokens that local
+    /// validation cannot decide (every token in [`Mode::Introspection`];
+    /// opaque tokens, unknown keys and unreachable key sets in
+    /// [`Mode::JwtThenIntrospection`]), per validator. A call the bucket
+    /// refuses is [`crate::ErrorKind::IntrospectionRateLimited`] (503 with
+    /// `Retry-After`). Cached answers and requests that share a call already
+    /// in flight for the same token take nothing from it; explicit online
+    /// checks ([`crate::Validator::introspect`]) are exempt. Default
+    /// [`IntrospectionConfig::DEFAULT_CALLS_PER_SEC`].
+    pub calls_per_sec: NonZeroU32,
+    /// How many such calls may go out at once above the sustained rate (the
+    /// token bucket's size). Default [`IntrospectionConfig::DEFAULT_BURST`].
+    pub burst: NonZeroU32,
     /// Accept a plain `http` endpoint on any host. Default `false`: the
     /// endpoint receives our client secret and every token, so it must be
     /// `https` unless its host is loopback (`127.0.0.0/8`, `::1`,
@@ -301,6 +315,19 @@ impl IntrospectionConfig {
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
     /// 10 000 entries per result cache.
     pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
+    /// 50 calls per second per validator: every distinct token is
+    /// introspected at most once per [`IntrospectionConfig::DEFAULT_POSITIVE_TTL`],
+    /// so this sustains 3 000 distinct live tokens per minute in
+    /// introspection mode, far more than the opaque tokens and fresh keys
+    /// the fallback sees. One introspection cost Keycloak 10–14 ms of CPU in
+    /// our benchmarks (`docs/benchmarks.md`, target E), so this caps what one
+    /// instance can make Keycloak spend at about half a core (0.5–0.7 of
+    /// one), whatever garbage it is sent.
+    pub const DEFAULT_CALLS_PER_SEC: NonZeroU32 = nonzero(50);
+    /// 100 calls at once: two seconds' worth, so a restart with cold caches
+    /// or a burst of new clients is not refused while the sustained rate
+    /// still bounds a flood.
+    pub const DEFAULT_BURST: NonZeroU32 = nonzero(100);
 
     /// The endpoint and credentials, with the documented defaults for the rest.
     #[must_use]
@@ -314,8 +341,18 @@ impl IntrospectionConfig {
             negative_ttl: Self::DEFAULT_NEGATIVE_TTL,
             timeout: Self::DEFAULT_TIMEOUT,
             max_entries: Self::DEFAULT_MAX_ENTRIES,
+            calls_per_sec: Self::DEFAULT_CALLS_PER_SEC,
+            burst: Self::DEFAULT_BURST,
             allow_insecure_http: false,
         }
+    }
+}
+
+/// A `NonZeroU32` constant; zero fails the build.
+const fn nonzero(n: u32) -> NonZeroU32 {
+    match NonZeroU32::new(n) {
+        Some(n) => n,
+        None => panic!("zero"),
     }
 }
 

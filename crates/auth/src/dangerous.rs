@@ -1,22 +1,29 @@
-//! **DANGER: authentication bypasses for tests and benchmarks only.**
+//! **DANGER: an authentication bypass for tests and benchmarks only.**
 //!
-//! Nothing here may be reachable in a production build. [`InsecureAllowAll`]
-//! lets *every* request through as a fixed [`Principal`] without looking at
-//! its token; [`shift_clock`] moves a validator's notion of "now". Use them
-//! to measure the cost of everything except authentication, or to test
-//! expiry without sleeping. A server must only construct them behind an
-//! explicit, loudly named test or benchmark switch.
+//! [`InsecureAllowAll`] lets *every* request through as a fixed
+//! [`Principal`] without looking at its token, to measure the cost of
+//! everything except authentication. It is compiled into every build,
+//! production included: no feature or `cfg` fences it off, only this
+//! module's name and the caller's discipline. A server must construct it
+//! only behind an explicit, loudly named switch (ours needs both
+//! `--dangerously-disable-auth-for-benchmarks` and
+//! `MCP_ALLOW_INSECURE_BENCH=1`), and [`InsecureAllowAll::new`] logs a
+//! warning every time it is built.
+//!
+//! There is no clock bypass: tests of expiry and cache lifetimes shift a
+//! validator's clock through a field that exists only in the crate's own
+//! test builds.
 
 use std::{
     fmt,
-    sync::{Arc, atomic::Ordering::Relaxed},
+    sync::Arc,
     task::{Context, Poll},
 };
 
 use http::Request;
 use tower::{Layer, Service};
 
-use crate::{bearer::extract_bearer, principal::Principal, validator::Validator};
+use crate::{bearer::extract_bearer, principal::Principal};
 
 /// **DANGER**: a layer that authenticates nobody and lets everybody in.
 ///
@@ -86,12 +93,4 @@ where
         req.extensions_mut().insert(Arc::clone(&self.principal));
         self.inner.call(req)
     }
-}
-
-/// **DANGER**: moves `validator`'s clock by `seconds` (cumulative; negative
-/// moves it back). Affects the `exp`/`nbf`/`iat` checks and every cache
-/// expiry, which all read this one clock: shifting it backwards makes expired
-/// tokens pass. For tests of expiry and cache lifetimes only.
-pub fn shift_clock(validator: &Validator, seconds: i64) {
-    validator.clock_offset.fetch_add(seconds, Relaxed);
 }

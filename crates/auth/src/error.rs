@@ -191,6 +191,14 @@ error_kinds! {
         /// `Retry-After` until a refresh can run.
         #[error("signing key not yet known, key refresh rate-limited")]
         KeyRefreshSuppressed => "key_refresh_suppressed",
+        /// The token needed the introspection endpoint (it could not be
+        /// decided locally), and the global rate limit on those calls
+        /// ([`crate::IntrospectionConfig::calls_per_sec`] and
+        /// [`crate::IntrospectionConfig::burst`]) was spent. Nothing is known
+        /// about the token, so it is not judged `invalid_token`: 503 with
+        /// `Retry-After`, like an unreachable endpoint.
+        #[error("introspection rate limit reached, token not judged")]
+        IntrospectionRateLimited => "introspection_rate_limited",
 
         // Configuration.
         /// A constructor refused its configuration.

@@ -14,7 +14,8 @@
 //! - [`ProtectedResourceMetadata`] and [`metadata_router`]: RFC 9728;
 //! - [`AuthLayer`]/[`AuthService`]: the tower layer applying all of the above,
 //!   handing handlers the caller as `Extension<Arc<Principal>>`;
-//! - [`dangerous`]: test and benchmark bypasses, fenced off.
+//! - [`dangerous`]: the benchmark bypass `InsecureAllowAll`, fenced off by
+//!   name (it is compiled into every build).
 //!
 //! It must **not** know about rmcp or MCP methods, templates, environment
 //! variables or config files: callers pass plain config structs
@@ -72,6 +73,7 @@ mod layer;
 mod metadata;
 mod metrics;
 mod principal;
+mod rate_limit;
 mod token_key;
 mod validator;
 

@@ -50,7 +50,10 @@ pub struct AuthMetrics {
     pub token_cache_hits: u64,
     /// Tokens not found (or found expired) in the verified-token cache.
     pub token_cache_misses: u64,
-    /// HTTP calls to the introspection endpoint.
+    /// HTTP calls to the introspection endpoint. Requests that shared a call
+    /// in flight for the same token, and requests the rate limit refused,
+    /// made none (a refusal counts once, in `failures` under
+    /// `introspection_rate_limited`).
     pub introspection_calls: u64,
     /// Introspection answers reused from the introspection caches.
     pub introspection_cache_hits: u64,

@@ -32,10 +32,7 @@
 
 use std::{
     fmt,
-    sync::{
-        Arc,
-        atomic::{AtomicI64, Ordering::Relaxed},
-    },
+    sync::{Arc, atomic::Ordering::Relaxed},
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -48,7 +45,7 @@ use crate::{
     claims::{ClaimRules, Claims, canonical_audience},
     config::{Mode, ModeKind, TokenCacheConfig, TypPolicy, ValidationConfig},
     error::{Error, ErrorKind, err},
-    introspection::Introspector,
+    introspection::{Introspector, Purpose},
     metrics::{AuthMetrics, Metrics},
     principal::{Principal, PrincipalSource},
     token_key::{TokenHasher, TokenKey},
@@ -83,8 +80,11 @@ pub struct Validator {
     /// [`TokenKey`]); never printed.
     hasher: TokenHasher,
     pub(crate) metrics: Metrics,
-    /// Added to the system clock; only `dangerous::shift_clock` changes it.
-    pub(crate) clock_offset: AtomicI64,
+    /// Seconds added to the system clock, so unit tests can test expiry and
+    /// cache lifetimes without sleeping (`validator/tests.rs`). It exists
+    /// only in test builds: nothing can move a real validator's clock.
+    #[cfg(test)]
+    pub(crate) clock_offset: std::sync::atomic::AtomicI64,
 }
 
 impl Validator {
@@ -131,7 +131,8 @@ impl Validator {
             token_cache,
             hasher: TokenHasher::random(),
             metrics: Metrics::default(),
-            clock_offset: AtomicI64::new(0),
+            #[cfg(test)]
+            clock_offset: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
@@ -154,9 +155,16 @@ impl Validator {
     /// Asks the introspection endpoint now, bypassing cached answers (for
     /// revocation-sensitive operations); the answer refreshes the caches.
     ///
+    /// Not subject to the rate limit on introspection calls
+    /// ([`crate::IntrospectionConfig::calls_per_sec`]) and not shared with
+    /// concurrent calls: this is meant for a token the caller has already
+    /// validated and authorized, so its calls are bounded by authenticated
+    /// traffic, and a flood of garbage tokens spending the shared budget
+    /// must not deny revocation-sensitive operations.
+    ///
     /// Errors with [`ErrorKind::Config`] when introspection is not configured.
     pub async fn introspect(&self, token: &BearerToken) -> Result<Principal, Error> {
-        let result = self.introspect_inner(token, false).await;
+        let result = self.introspect_inner(token, Purpose::VerifyOnline).await;
         if let Err(e) = &result {
             self.record_failure(e);
         }
@@ -194,11 +202,15 @@ impl Validator {
         self.metrics.record_failure(e);
     }
 
+    /// Unix seconds: the `exp`/`nbf`/`iat` checks and every cache expiry read
+    /// this one clock.
     pub(crate) fn now(&self) -> i64 {
         let secs = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        secs.saturating_add(self.clock_offset.load(Relaxed))
+        #[cfg(test)]
+        let secs = secs.saturating_add(self.clock_offset.load(Relaxed));
+        secs
     }
 
     fn cache_key(&self, token: &str) -> TokenKey {
@@ -211,7 +223,7 @@ impl Validator {
             return err(ErrorKind::TokenTooLarge);
         }
         if self.mode == ModeKind::Introspection {
-            return self.introspect_inner(token, true).await;
+            return self.introspect_inner(token, Purpose::Decide).await;
         }
 
         let now = self.now();
@@ -250,7 +262,7 @@ impl Validator {
             // The single place that decides the introspection fallback.
             Err(e) if self.mode == ModeKind::JwtThenIntrospection && undecidable_locally(&e) => {
                 tracing::debug!(reason = %e, "token not decidable locally, introspecting");
-                self.introspect_inner(token, true).await
+                self.introspect_inner(token, Purpose::Decide).await
             }
             Err(e) => Err(e),
         }
@@ -259,7 +271,7 @@ impl Validator {
     async fn introspect_inner(
         &self,
         token: &BearerToken,
-        use_cache: bool,
+        purpose: Purpose,
     ) -> Result<Arc<Principal>, Error> {
         let Some(introspector) = &self.introspector else {
             return err(ErrorKind::Config("introspection is not configured".into()));
@@ -269,14 +281,7 @@ impl Validator {
         }
         let key = self.cache_key(token.as_str());
         introspector
-            .introspect(
-                token,
-                key,
-                self.now(),
-                &self.rules,
-                &self.metrics,
-                use_cache,
-            )
+            .introspect(token, key, self.now(), &self.rules, &self.metrics, purpose)
             .await
     }
 
@@ -375,9 +380,11 @@ const BAD_HEADER_MEMBER: &str = "header member";
 
 /// Whether local validation could not judge the token, so that
 /// `JwtThenIntrospection` asks the authorization server: opaque tokens,
-/// unknown keys after a successful refresh, and unreachable keys. Not a
-/// suppressed key refresh: the rate limit exists so that random kids cannot
-/// make us call the IdP, and introspecting them would do exactly that.
+/// unknown keys after a successful refresh, and unreachable keys (each such
+/// call shared by concurrent requests with the same token and taken from the
+/// introspection rate limit). Not a suppressed key refresh: the kid-miss rate
+/// limit exists so that random kids cannot make us call the IdP, and
+/// introspecting them would do exactly that.
 fn undecidable_locally(e: &Error) -> bool {
     matches!(
         e.kind(),

@@ -33,6 +33,7 @@ mod raw;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -628,6 +629,13 @@ fn introspection_section(
     }
     if let Some(entries) = fi.max_entries {
         config.max_entries = positive("introspection.max_entries", entries)?;
+    }
+    let nonzero = |key, n| NonZeroU32::new(n).ok_or_else(|| err(key, "must be greater than 0"));
+    if let Some(n) = fi.calls_per_sec {
+        config.calls_per_sec = nonzero("introspection.calls_per_sec", n)?;
+    }
+    if let Some(n) = fi.burst {
+        config.burst = nonzero("introspection.burst", n)?;
     }
     Ok(Some(config))
 }

@@ -7,7 +7,9 @@
 //!   [`TestIssuer::set_issuer_override`] knob to test the §4.3 issuer check;
 //! - `/protocol/openid-connect/certs`, the JWKS, with [`JwksFault`] injection;
 //! - `/protocol/openid-connect/token/introspect`, RFC 7662 introspection with
-//!   `client_secret_basic` and `client_secret_post` client authentication;
+//!   `client_secret_basic` and `client_secret_post` client authentication, and
+//!   an optional delay ([`TestIssuer::set_introspection_delay`]) so tests can
+//!   hold calls in flight;
 //! - `/protocol/openid-connect/token`, a stub that refuses every grant.
 //!
 //! Keys are generated with aws-lc-rs (RS256, PS256, ES256, ES384, EdDSA) and can be added,
@@ -87,6 +89,8 @@ pub(crate) struct State {
     client_secret: String,
     jwks_fault: Option<JwksFault>,
     issuer_override: Option<String>,
+    /// How long introspection waits before answering.
+    introspection_delay: Duration,
 }
 
 impl State {
@@ -211,6 +215,7 @@ impl TestIssuer {
                 client_secret: DEFAULT_CLIENT_SECRET.to_owned(),
                 jwks_fault: None,
                 issuer_override: None,
+                introspection_delay: Duration::ZERO,
             }),
             jwks_requests: AtomicUsize::new(0),
             discovery_requests: AtomicUsize::new(0),
@@ -442,6 +447,12 @@ impl TestIssuer {
         let mut state = self.shared.state();
         state.client_id = client_id.to_owned();
         state.client_secret = secret.to_owned();
+    }
+
+    /// Makes introspection wait this long (after counting the request) before it answers;
+    /// `Duration::ZERO` (the default) answers at once.
+    pub fn set_introspection_delay(&self, delay: Duration) {
+        self.shared.state().introspection_delay = delay;
     }
 
     /// Revokes a token: introspection answers `{"active": false}` for it afterwards.

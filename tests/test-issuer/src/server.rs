@@ -174,6 +174,10 @@ async fn introspect(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     shared.introspection_requests.fetch_add(1, Ordering::SeqCst);
+    let delay = shared.state().introspection_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let posted = match (form.get("client_id"), form.get("client_secret")) {
         (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
         _ => None,

@@ -68,6 +68,11 @@ fn table() -> Vec<(ErrorKind, StatusCode, Option<&'static str>)> {
             None,
         ),
         (
+            K::IntrospectionRateLimited,
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+        ),
+        (
             K::Config("x".into()),
             StatusCode::INTERNAL_SERVER_ERROR,
             None,

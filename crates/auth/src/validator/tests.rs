@@ -1,6 +1,9 @@
-//! Unit tests for the cheap stages of the pipeline: everything decided before
-//! a key is looked up, so no issuer or key is needed. Signature, claims,
-//! caches and introspection are covered in `tests/it` against `test-issuer`.
+//! Unit tests for the cheap stages of the pipeline (everything decided before
+//! a key is looked up, so no issuer or key is needed), and, against
+//! `test-issuer`, the expiry of cached answers, which needs the test-only
+//! clock offset (`Validator::clock_offset`) that integration tests cannot
+//! reach. Signature, claims, caches and introspection are otherwise covered
+//! in `tests/it`.
 
 // A failed unwrap is a failed test, with the error in the panic message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -265,4 +268,86 @@ fn introspection_endpoint_must_be_https_unless_loopback() {
     let mut insecure = introspection(url);
     insecure.allow_insecure_http = true;
     assert!(build(insecure).is_ok());
+}
+
+// --- Cache lifetimes, on the test-only clock ---------------------------------
+
+const AUD: &str = "https://mcp.example.com/mcp";
+
+/// Moves `v`'s clock `seconds` forward (cumulative): expiry without sleeping.
+fn shift_clock(v: &Validator, seconds: i64) {
+    v.clock_offset.fetch_add(seconds, Relaxed);
+}
+
+/// A validator in `mode` against a fresh in-process issuer.
+async fn against_issuer(
+    mode: ModeKind,
+    edit: impl FnOnce(&mut crate::IntrospectionConfig),
+) -> (test_issuer::TestIssuer, Validator) {
+    let idp = test_issuer::TestIssuer::start().await;
+    let source = jwks::Source::JwksUri(idp.jwks_uri().parse().unwrap());
+    let keys = jwks::JwksCache::new(jwks::Config::new(source)).unwrap();
+    keys.refresh().await.unwrap();
+    let mut introspection = crate::IntrospectionConfig::new(
+        idp.introspection_endpoint().parse().unwrap(),
+        test_issuer::DEFAULT_CLIENT_ID,
+        crate::Secret::new(test_issuer::DEFAULT_CLIENT_SECRET),
+    );
+    edit(&mut introspection);
+    let mode = match mode {
+        ModeKind::Jwt => Mode::Jwt { online: None },
+        ModeKind::JwtThenIntrospection => Mode::JwtThenIntrospection(introspection),
+        ModeKind::Introspection => Mode::Introspection(introspection),
+    };
+    let config = ValidationConfig::new(idp.issuer(), vec![AUD.into()]).unwrap();
+    let v = Validator::new(config, keys, mode, TokenCacheConfig::enabled(1000)).unwrap();
+    (idp, v)
+}
+
+/// A token from `idp` expiring `secs` from now (by `v`'s clock).
+fn token_expiring_in(idp: &test_issuer::TestIssuer, v: &Validator, secs: i64) -> BearerToken {
+    let mut claims = idp.claims("alice", AUD, "openid mcp:tools");
+    claims["exp"] = json!(v.now() + secs);
+    BearerToken::new(idp.sign(&claims))
+}
+
+#[tokio::test]
+async fn token_cache_rechecks_exp_on_hit() {
+    let (idp, v) = against_issuer(ModeKind::Jwt, |_| {}).await;
+    let t = token_expiring_in(&idp, &v, 30);
+    v.validate(&t).await.unwrap();
+    v.validate(&t).await.unwrap();
+    assert_eq!(v.metrics().token_cache_hits, 1);
+    // 30 s to expiry + 60 s leeway: 120 s later the cached entry is stale.
+    shift_clock(&v, 120);
+    let e = v.validate(&t).await.unwrap_err();
+    assert_eq!(e.kind().label(), "expired");
+    assert_eq!(v.metrics().token_cache_hits, 1);
+}
+
+#[tokio::test]
+async fn introspection_result_cached_until_exp() {
+    let (idp, v) = against_issuer(ModeKind::Introspection, |i| {
+        i.positive_ttl = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    let t = token_expiring_in(&idp, &v, 30);
+    v.validate(&t).await.unwrap();
+    v.validate(&t).await.unwrap();
+    assert_eq!(idp.introspection_requests(), 1);
+    assert_eq!(v.metrics().introspection_cache_hits, 1);
+    // Past exp the cached answer is not used, however long positive_ttl is.
+    shift_clock(&v, 31);
+    let _ = v.validate(&t).await;
+    assert_eq!(idp.introspection_requests(), 2);
+}
+
+#[tokio::test]
+async fn introspection_positive_ttl_bounds_cache() {
+    let (idp, v) = against_issuer(ModeKind::Introspection, |_| {}).await;
+    let t = token_expiring_in(&idp, &v, 300);
+    v.validate(&t).await.unwrap();
+    shift_clock(&v, 61);
+    v.validate(&t).await.unwrap();
+    assert_eq!(idp.introspection_requests(), 2);
 }

@@ -5,7 +5,11 @@
 // A failed unwrap is a failed test, with the error in the panic message.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::{sync::Arc, time::SystemTime};
+use std::{
+    num::NonZeroU32,
+    sync::Arc,
+    time::{Instant, SystemTime},
+};
 
 use auth::{
     AuthLayer, BearerToken, ChallengeContext, ClientAuth, IntrospectionConfig, Mode, ModeKind,
@@ -13,6 +17,7 @@ use auth::{
     dangerous,
 };
 use axum::{Extension, Router, body::Body, routing::any};
+use futures::StreamExt as _;
 use http::{Request, StatusCode, header};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -456,19 +461,6 @@ async fn token_cache_hit_skips_verification() {
 }
 
 #[tokio::test]
-async fn token_cache_rechecks_exp_on_hit() {
-    let env = env().await;
-    let t = env.token(json!({ "exp": now() + 30 }));
-    env.validator.validate(&t).await.unwrap();
-    env.validator.validate(&t).await.unwrap();
-    assert_eq!(env.validator.metrics().token_cache_hits, 1);
-    // 30 s to expiry + 60 s leeway: 120 s later the cached entry is stale.
-    dangerous::shift_clock(&env.validator, 120);
-    assert_eq!(env.label(&t).await, "expired");
-    assert_eq!(env.validator.metrics().token_cache_hits, 1);
-}
-
-#[tokio::test]
 async fn cached_token_refused_once_its_key_leaves_the_set() {
     // A key removed from the issuer's JWKS (rotated out, or compromised) must
     // stop vouching for tokens at once after the next refresh, cached or not.
@@ -628,33 +620,6 @@ async fn rfc7662_audience_and_issuer_checked() {
 }
 
 #[tokio::test]
-async fn introspection_result_cached_until_exp() {
-    let env = env_with(ModeKind::Introspection, |_, i| {
-        i.positive_ttl = std::time::Duration::from_secs(3600);
-    })
-    .await;
-    let t = env.token(json!({ "exp": now() + 30 }));
-    env.validator.validate(&t).await.unwrap();
-    env.validator.validate(&t).await.unwrap();
-    assert_eq!(env.idp.introspection_requests(), 1);
-    assert_eq!(env.validator.metrics().introspection_cache_hits, 1);
-    // Past exp the cached answer is not used, however long positive_ttl is.
-    dangerous::shift_clock(&env.validator, 31);
-    let _ = env.validator.validate(&t).await;
-    assert_eq!(env.idp.introspection_requests(), 2);
-}
-
-#[tokio::test]
-async fn introspection_positive_ttl_bounds_cache() {
-    let env = env_with(ModeKind::Introspection, |_, _| {}).await;
-    let t = env.token(json!({}));
-    env.validator.validate(&t).await.unwrap();
-    dangerous::shift_clock(&env.validator, 61);
-    env.validator.validate(&t).await.unwrap();
-    assert_eq!(env.idp.introspection_requests(), 2);
-}
-
-#[tokio::test]
 async fn jwt_then_introspection_introspects_opaque_tokens() {
     let env = env_with(ModeKind::JwtThenIntrospection, |_, _| {}).await;
     let opaque = "opaque-token-123";
@@ -700,6 +665,151 @@ async fn introspection_unreachable_is_503() {
             .failures_for("introspection_unavailable"),
         1
     );
+}
+
+// --- Introspection amplification (issue 11) ---------------------------------
+
+/// Sends `token` `n` times at once through the layer: every request is
+/// polled before any introspection answer can arrive.
+async fn concurrently(env: &Env, token: &BearerToken, n: usize) -> Vec<StatusCode> {
+    let app = env.app(&[]);
+    let requests = (0..n).map(|_| app.clone().oneshot(bearer(token)));
+    futures::future::join_all(requests)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status())
+        .collect()
+}
+
+#[tokio::test]
+async fn rfc7662_garbage_flood_calls_bounded_by_the_rate_limit_and_refused_503_not_401() {
+    // RFC 7662: a token local validation cannot decide costs one call to the
+    // authorization server, and a garbage string costs its sender nothing.
+    // 10 000 distinct garbage tokens in JwtThenIntrospection with the default
+    // bucket: the calls the endpoint receives are at most burst + rate ×
+    // elapsed (elapsed measured, nothing timed), and every request refused a
+    // call is 503 with Retry-After, not 401: RFC 6750 §3.1's `invalid_token`
+    // would tell the client its token is bad, which nobody has checked (a
+    // real opaque token caught in the flood must be retried, not discarded).
+    const FLOOD: usize = 10_000;
+    let env = env_with(ModeKind::JwtThenIntrospection, |_, _| {}).await;
+    let rate = u128::from(IntrospectionConfig::DEFAULT_CALLS_PER_SEC.get());
+    let burst = IntrospectionConfig::DEFAULT_BURST.get() as usize;
+    let app = env.app(&[]);
+
+    let start = Instant::now();
+    let answers: Vec<(StatusCode, Option<String>)> = futures::stream::iter(0..FLOOD)
+        .map(|i| {
+            let req = bearer(&BearerToken::new(format!("garbage-{i}")));
+            let app = app.clone();
+            async move {
+                let resp = app.oneshot(req).await.unwrap();
+                let retry = resp
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .map(|v| v.to_str().unwrap().to_owned());
+                (resp.status(), retry)
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let elapsed = start.elapsed();
+
+    let calls = env.idp.introspection_requests();
+    let bound =
+        burst + usize::try_from((rate * elapsed.as_nanos()).div_ceil(1_000_000_000)).unwrap();
+    eprintln!("{FLOOD} garbage tokens in {elapsed:?}: {calls} introspection calls (bound {bound})");
+    assert!(calls <= bound, "{calls} calls > {bound} in {elapsed:?}");
+    assert!(calls >= burst, "the full bucket admits its burst: {calls}");
+    // The ones admitted were judged (inactive: 401); the rest were not (503).
+    let judged = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert_eq!(judged, calls);
+    assert_eq!(refused.len(), FLOOD - calls);
+    assert!(
+        refused
+            .iter()
+            .all(|(_, retry)| retry.as_deref() == Some("5"))
+    );
+    let m = env.validator.metrics();
+    assert_eq!(m.introspection_calls, calls as u64);
+    assert_eq!(
+        m.failures_for("introspection_rate_limited"),
+        refused.len() as u64
+    );
+    assert_eq!(m.failures_total(), FLOOD as u64);
+}
+
+#[tokio::test]
+async fn rfc7662_concurrent_requests_with_one_undecidable_token_make_one_call() {
+    // Single-flight: N concurrent requests with the same token that local
+    // validation cannot decide share one RFC 7662 call, whatever the answer.
+    const N: usize = 16;
+    let env = env_with(ModeKind::JwtThenIntrospection, |_, _| {}).await;
+    // Hold each call in flight while the other requests arrive.
+    env.idp
+        .set_introspection_delay(std::time::Duration::from_millis(200));
+    let opaque = "opaque-shared";
+    env.idp.register_opaque(
+        opaque,
+        json!({
+            "iss": env.idp.issuer(), "sub": "svc", "aud": AUD,
+            "exp": now() + 300, "scope": "mcp:tools",
+        }),
+    );
+    // A JWT whose kid is still unknown after a refresh.
+    let unknown_kid = BearerToken::new(env.idp.sign_with(
+        env.header(Algorithm::RS256, "not-published"),
+        &env.claims(json!({})),
+        INITIAL_KID,
+    ));
+    let cases = [
+        (BearerToken::new(opaque), StatusCode::OK),
+        (unknown_kid, StatusCode::OK),
+        (BearerToken::new("never-issued"), StatusCode::UNAUTHORIZED),
+    ];
+    for (calls, (token, want)) in (1..).zip(cases) {
+        let statuses = concurrently(&env, &token, N).await;
+        assert!(statuses.iter().all(|s| *s == want), "{statuses:?}");
+        assert_eq!(env.idp.introspection_requests(), calls);
+    }
+    assert_eq!(env.validator.metrics().introspection_calls, 3);
+}
+
+#[tokio::test]
+async fn rfc7662_verify_online_checks_are_exempt_from_the_rate_limit() {
+    // `Validator::introspect` checks a token the layer already accepted (a
+    // revocation-sensitive tool): its calls are bounded by authenticated
+    // traffic, and a garbage flood that emptied the bucket must not turn a
+    // revoked token's check into 503, or a live token's into a refusal.
+    let env = env_with(ModeKind::JwtThenIntrospection, |_, i| {
+        i.calls_per_sec = NonZeroU32::MIN;
+        i.burst = NonZeroU32::MIN;
+    })
+    .await;
+    let t = env.token(json!({}));
+    env.validator.validate(&t).await.unwrap();
+    for i in 0.. {
+        assert!(i < 10, "the bucket never ran dry");
+        let garbage = BearerToken::new(format!("garbage-{i}"));
+        if env.label(&garbage).await == "introspection_rate_limited" {
+            break;
+        }
+    }
+    let before = env.idp.introspection_requests();
+    let p = env.validator.introspect(&t).await.unwrap();
+    assert_eq!(p.source, PrincipalSource::Introspection);
+    env.idp.revoke(t.as_str());
+    let e = env.validator.introspect(&t).await.unwrap_err();
+    assert_eq!(e.kind().label(), "inactive");
+    assert_eq!(env.idp.introspection_requests(), before + 2);
 }
 
 #[tokio::test]

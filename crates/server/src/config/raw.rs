@@ -310,6 +310,8 @@ pub(super) struct FileIntrospection {
     pub(super) negative_ttl_secs: Option<u64>,
     pub(super) timeout_secs: Option<u64>,
     pub(super) max_entries: Option<usize>,
+    pub(super) calls_per_sec: Option<u32>,
+    pub(super) burst: Option<u32>,
 }
 
 /// Values taken from the process environment outside clap.

@@ -327,6 +327,50 @@ fn secret_file_is_read_and_trimmed() {
 }
 
 #[test]
+fn introspection_rate_limit_defaults_from_auth_and_zero_is_refused() {
+    let build_with = |extra: &str| {
+        let toml = format!(
+            "[introspection]\nendpoint = \"http://127.0.0.1:1/i\"\nclient_id = \"c\"\n{extra}"
+        );
+        let file = match parse_file(&toml) {
+            Ok(file) => file,
+            Err(e) => panic!("toml did not parse: {e}"),
+        };
+        let env = Env {
+            introspection_client_secret: Some(Secret::new("s")),
+            allow_insecure_bench: false,
+            log_filter: None,
+        };
+        build(cli(&[]), file, env, Path::new("/"))
+    };
+    let limits = |extra: &str| match build_with(extra) {
+        Ok(config) => config
+            .auth
+            .mode
+            .introspection()
+            .map(|i| (i.calls_per_sec.get(), i.burst.get())),
+        Err(e) => panic!("config rejected: {e}"),
+    };
+    assert_eq!(
+        limits(""),
+        Some((
+            auth::IntrospectionConfig::DEFAULT_CALLS_PER_SEC.get(),
+            auth::IntrospectionConfig::DEFAULT_BURST.get()
+        ))
+    );
+    assert_eq!(limits("calls_per_sec = 5\nburst = 7"), Some((5, 7)));
+    for (extra, key) in [
+        ("calls_per_sec = 0", "introspection.calls_per_sec"),
+        ("burst = 0", "introspection.burst"),
+    ] {
+        match build_with(extra) {
+            Ok(config) => panic!("config accepted: {config:?}"),
+            Err(e) => assert_eq!(e.key, key, "wrong key in {e}"),
+        }
+    }
+}
+
+#[test]
 fn insecure_bench_switch_needs_the_env_opt_in() {
     check_err(
         &["--dangerously-disable-auth-for-benchmarks"],

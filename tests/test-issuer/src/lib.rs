@@ -42,7 +42,8 @@ pub const REALM_PATH: &str = "/realms/test";
 pub const DEFAULT_CLIENT_ID: &str = "mcp-server";
 /// The client secret introspection accepts until [`TestIssuer::set_introspection_client`] changes it.
 pub const DEFAULT_CLIENT_SECRET: &str = "mcp-server-secret";
-/// The kid of the RS256 key every issuer starts with.
+/// The kid of the RS256 key every issuer started with [`TestIssuer::start`] has; each
+/// issuer generates its own key material, so two issuers publish a colliding kid.
 pub const INITIAL_KID: &str = "rsa-1";
 /// The `azp` that [`TestIssuer::token`] puts in its tokens.
 pub const TOKEN_AZP: &str = "test-client";
@@ -196,8 +197,20 @@ impl Drop for TestIssuer {
 impl TestIssuer {
     /// Starts an issuer on an ephemeral loopback port with one RS256 key, [`INITIAL_KID`].
     ///
+    /// Several issuers can run at once, each on its own port (so each has its own `iss`,
+    /// `http://127.0.0.1:PORT/realms/test`). Every one starts with the kid
+    /// [`INITIAL_KID`] over freshly generated key material: two issuers started this way
+    /// are already the colliding-kid case (same kid, different keys). Use
+    /// [`TestIssuer::start_with_kid`] for distinct kids.
+    ///
     /// Must be called inside a tokio runtime.
     pub async fn start() -> TestIssuer {
+        TestIssuer::start_with_kid(INITIAL_KID).await
+    }
+
+    /// Like [`TestIssuer::start`], but the initial RS256 key (and signing kid) is
+    /// `initial_kid`.
+    pub async fn start_with_kid(initial_kid: &str) -> TestIssuer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
@@ -205,9 +218,9 @@ impl TestIssuer {
         let shared = Arc::new(Shared {
             base: format!("http://{addr}"),
             state: Mutex::new(State {
-                keys: vec![keys::generate(KeyAlg::Rs256, INITIAL_KID)],
+                keys: vec![keys::generate(KeyAlg::Rs256, initial_kid)],
                 retired: Vec::new(),
-                signing_kid: INITIAL_KID.to_owned(),
+                signing_kid: initial_kid.to_owned(),
                 issued: HashMap::new(),
                 revoked: HashSet::new(),
                 opaque: HashMap::new(),
@@ -289,6 +302,30 @@ impl TestIssuer {
             jwk,
             public_der: Vec::new(),
         });
+    }
+
+    /// Sets (`Some`) or removes (`None`) one member of the published JWK `kid` (every key
+    /// with that kid), e.g. Entra's `x5t` and `issuer`, or drops `alg` as Entra's JWKS does.
+    ///
+    /// Panics if no published key has this kid.
+    pub fn set_jwk_member(&self, kid: &str, member: &str, value: Option<Value>) {
+        let mut state = self.shared.state();
+        let mut found = false;
+        for key in state.keys.iter_mut().filter(|k| k.kid == kid) {
+            found = true;
+            let map = key.jwk.as_object_mut().expect("a JWK is a JSON object");
+            match &value {
+                Some(v) => map.insert(member.to_owned(), v.clone()),
+                None => map.remove(member),
+            };
+        }
+        assert!(found, "no published key with kid {kid}");
+    }
+
+    /// Publishes `x5t` equal to the kid on JWK `kid`, as Entra ID does (its `kid` and `x5t`
+    /// are the same base64url certificate thumbprint).
+    pub fn publish_x5t(&self, kid: &str) {
+        self.set_jwk_member(kid, "x5t", Some(json!(kid)));
     }
 
     fn push_key(&self, key: keys::TestKey) {

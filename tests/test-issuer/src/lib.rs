@@ -16,6 +16,10 @@
 //! removed and chosen for signing at run time, so tests can drive key rotation. Every
 //! endpoint counts its requests.
 //!
+//! [`profiles`] builds the access-token shapes of Keycloak, Entra ID (v1.0, v2.0,
+//! app-only), Auth0 (both token profiles) and Okta; [`TestIssuer::mint`] signs them.
+//! Several issuers can run side by side (see [`TestIssuer::start`]).
+//!
 //! What it must NOT be: production code, or a dependency of any workspace crate. It is a
 //! dev-dependency only, depends on no workspace crate, and panics loudly on misuse (an
 //! unknown kid, a key that cannot sign the requested algorithm) because it is a test fixture.
@@ -23,6 +27,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod keys;
+pub mod profiles;
 mod server;
 
 use std::collections::{HashMap, HashSet};
@@ -35,6 +40,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 pub use keys::KeyAlg;
+pub use profiles::ProfileToken;
 
 /// The realm path every endpoint lives under (Keycloak's layout).
 pub const REALM_PATH: &str = "/realms/test";
@@ -397,6 +403,15 @@ impl TestIssuer {
             },
         );
         token
+    }
+
+    /// Signs a provider-shaped token ([`profiles`]) with the current signing key: the
+    /// profile's header for that kid, with `alg` set to suit the key.
+    pub fn mint(&self, token: &impl ProfileToken) -> String {
+        let kid = self.signing_kid();
+        let mut header = token.header(&kid);
+        header.alg = self.key_alg(&kid).algorithm();
+        self.sign_with(header, &token.claims(), &kid)
     }
 
     /// Keycloak-shaped claims for an access token, valid for [`TOKEN_LIFETIME_SECS`].

@@ -520,4 +520,6 @@ impl TestIssuer {
 }
 
 #[cfg(test)]
+mod profile_tests;
+#[cfg(test)]
 mod tests;

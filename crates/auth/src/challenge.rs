@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | [`ErrorKind::MissingToken`] | 401 | no `error` (RFC 6750 §3.1) |
 //! | [`ErrorKind::InvalidRequest`] | 400 | `error="invalid_request"` |
-//! | every token error (`Malformed` … `Inactive`) | 401 | `error="invalid_token"` |
+//! | every token error (`Malformed` … `UnknownIssuer`) | 401 | `error="invalid_token"` |
 //! | [`ErrorKind::InsufficientScope`] | 403 | `error="insufficient_scope", scope="…"` |
 //! | `IntrospectionUnavailable`, `Introspection`, `Jwks`, `KeyRefreshSuppressed`, `IntrospectionRateLimited` | 503 + `Retry-After` | no `error` |
 //! | `Config` | 500 | no `error` |
@@ -122,7 +122,8 @@ fn classify(kind: &ErrorKind) -> (StatusCode, Option<&'static str>, &'static str
         | ErrorKind::MissingClaim(_)
         | ErrorKind::InvalidIssuer
         | ErrorKind::InvalidAudience
-        | ErrorKind::Inactive => INVALID_TOKEN,
+        | ErrorKind::Inactive
+        | ErrorKind::UnknownIssuer => INVALID_TOKEN,
         ErrorKind::InsufficientScope { .. } => (
             StatusCode::FORBIDDEN,
             Some("insufficient_scope"),

@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::{
     error::{Error, ErrorKind, err},
     principal::{Principal, PrincipalSource, Scopes},
+    profile::{EntraVersion, Profile, entra_issuer},
 };
 
 /// The claims we read, from a JWT payload or an introspection response.
@@ -49,6 +50,27 @@ pub(crate) struct Claims {
     scope: Option<String>,
     #[serde(default)]
     scp: Option<OneOrMany>,
+    // Read by the profiles (`crate::profile`) only.
+    /// Entra application roles; Auth0 RBAC has `permissions` instead.
+    #[serde(default)]
+    roles: Option<OneOrMany>,
+    #[serde(default)]
+    permissions: Option<OneOrMany>,
+    /// Entra v1.0's client id (v2.0 has `azp`).
+    #[serde(default)]
+    appid: Option<String>,
+    /// Okta's client id.
+    #[serde(default)]
+    cid: Option<String>,
+    /// Entra's object id: the same user across applications, unlike `sub`.
+    #[serde(default)]
+    oid: Option<String>,
+    /// Entra's tenant id.
+    #[serde(default)]
+    tid: Option<String>,
+    /// Entra's token version (`"1.0"`/`"2.0"`); Okta sends a number.
+    #[serde(default)]
+    ver: Option<Value>,
 }
 
 /// A claim that is in the object, whatever its JSON value (`null` included);
@@ -112,7 +134,8 @@ impl OneOrMany {
 /// The settings claim checks need, precomputed once per `Validator`.
 #[derive(Debug)]
 pub(crate) struct ClaimRules {
-    pub(crate) issuer: String,
+    /// The exact `iss` values accepted (one, or one per Entra tenant).
+    pub(crate) issuers: Vec<String>,
     /// Canonical forms of the accepted audiences.
     pub(crate) audiences: Vec<String>,
     pub(crate) leeway: i64,
@@ -120,13 +143,17 @@ pub(crate) struct ClaimRules {
     /// Require the RFC 9068 §2.2 claims of JWT access tokens (set by
     /// [`crate::TypPolicy::Rfc9068Strict`]).
     pub(crate) require_rfc9068: bool,
+    /// How the claims of a verified JWT are read.
+    pub(crate) profile: Profile,
+    /// [`Profile::Entra`]: application roles to the scopes they grant.
+    pub(crate) role_scopes: Vec<(String, Vec<String>)>,
 }
 
 impl ClaimRules {
     /// Checks the claims at time `now` (Unix seconds) and builds the principal.
     pub(crate) fn check(
         &self,
-        claims: Claims,
+        mut claims: Claims,
         now: i64,
         source: PrincipalSource,
     ) -> Result<Principal, Error> {
@@ -153,11 +180,11 @@ impl ClaimRules {
 
         // Exact comparison: `https://idp/realms/x` and `https://idp/realms/x/`
         // are different issuers (OpenID Connect Discovery §3, RFC 8414 §3.3).
-        // The token's own `iss` becomes the principal's: equal to ours, and
-        // moved rather than cloned.
-        let issuer = match claims.iss {
+        // The token's own `iss` becomes the principal's: equal to one of
+        // ours, and moved rather than cloned.
+        let issuer = match claims.iss.take() {
             None => return err(ErrorKind::MissingClaim("iss")),
-            Some(iss) if iss != self.issuer => return err(ErrorKind::InvalidIssuer),
+            Some(iss) if !self.issuers.contains(&iss) => return err(ErrorKind::InvalidIssuer),
             Some(iss) => iss,
         };
 
@@ -181,20 +208,56 @@ impl ClaimRules {
             return err(ErrorKind::InvalidAudience);
         }
 
-        let mut scopes = Scopes::default();
-        if let Some(scope) = &claims.scope {
-            scopes.extend_space_delimited(scope);
-        }
-        if let Some(scp) = &claims.scp {
-            for s in scp.as_slice() {
-                scopes.extend_space_delimited(s);
+        let profile = match source {
+            PrincipalSource::Jwt => self.profile,
+            // RFC 7662 answers have one shape, whoever issued the token.
+            PrincipalSource::Introspection => Profile::Generic,
+        };
+        let (subject, client_id, scopes) = match profile {
+            Profile::Generic => (
+                claims.sub,
+                claims.azp.or(claims.client_id),
+                scopes_of(claims.scope.as_deref(), [claims.scp.as_ref()]),
+            ),
+            Profile::Keycloak => (
+                claims.sub,
+                claims.azp.or(claims.client_id),
+                scopes_of(claims.scope.as_deref(), []),
+            ),
+            Profile::Auth0 => (
+                claims.sub,
+                claims.azp.or(claims.client_id),
+                scopes_of(claims.scope.as_deref(), [claims.permissions.as_ref()]),
+            ),
+            Profile::Okta => (
+                claims.sub,
+                claims.cid,
+                scopes_of(None, [claims.scp.as_ref()]),
+            ),
+            Profile::Entra => {
+                check_entra(
+                    &issuer,
+                    claims.tid.as_deref(),
+                    claims.ver.as_ref(),
+                    claims.oid.is_some(),
+                )?;
+                let mut scopes = scopes_of(None, [claims.scp.as_ref()]);
+                for role in claims.roles.as_ref().map_or(&[][..], OneOrMany::as_slice) {
+                    if let Some((_, granted)) = self.role_scopes.iter().find(|(r, _)| r == role) {
+                        granted.iter().for_each(|s| scopes.push(s));
+                    }
+                }
+                // `sub` is pairwise (per application); `oid` names the user
+                // or service principal across applications, and
+                // `check_entra` made sure it is there.
+                (claims.oid, claims.azp.or(claims.appid), scopes)
             }
-        }
+        };
 
         Ok(Principal {
             issuer,
-            subject: claims.sub,
-            client_id: claims.azp.or(claims.client_id),
+            subject,
+            client_id,
             scopes,
             audience,
             expires_at: exp,
@@ -253,6 +316,59 @@ fn has_dot_segment(aud: &str) -> bool {
             .iter()
             .any(|dots| segment.eq_ignore_ascii_case(dots))
     })
+}
+
+/// Entra's issuer rules ("Validate tokens"): the tenant in `iss` is the
+/// token's `tid` (a multi-tenant issuer list is expanded from the
+/// configured tenants, so this also pins `tid` to the allow-list), the
+/// `ver` claim matches the issuer's form (a v1.0 token is not accepted
+/// where only the v2.0 issuer is configured, and the reverse), and the
+/// `oid` the session is bound to is present.
+fn check_entra(
+    issuer: &str,
+    tid: Option<&str>,
+    ver: Option<&Value>,
+    has_oid: bool,
+) -> Result<(), Error> {
+    let Some((version, tenant)) = entra_issuer(issuer) else {
+        return err(ErrorKind::InvalidIssuer);
+    };
+    match tid {
+        None => return err(ErrorKind::MissingClaim("tid")),
+        Some(tid) if tid != tenant => return err(ErrorKind::InvalidIssuer),
+        Some(_) => {}
+    }
+    let expected = match version {
+        EntraVersion::V1 => "1.0",
+        EntraVersion::V2 => "2.0",
+    };
+    match ver {
+        None => return err(ErrorKind::MissingClaim("ver")),
+        Some(Value::String(v)) if v == expected => {}
+        Some(_) => return err(ErrorKind::InvalidIssuer),
+    }
+    if !has_oid {
+        return err(ErrorKind::MissingClaim("oid"));
+    }
+    Ok(())
+}
+
+/// The scopes of a space-delimited `scope` string and of claims that are a
+/// space-delimited string or an array (`scp`, `permissions`).
+fn scopes_of<'a>(
+    scope: Option<&str>,
+    lists: impl IntoIterator<Item = Option<&'a OneOrMany>>,
+) -> Scopes {
+    let mut scopes = Scopes::default();
+    if let Some(scope) = scope {
+        scopes.extend_space_delimited(scope);
+    }
+    for list in lists.into_iter().flatten() {
+        for s in list.as_slice() {
+            scopes.extend_space_delimited(s);
+        }
+    }
+    scopes
 }
 
 /// RFC 7519 NumericDate, restricted to JSON integers.

@@ -11,6 +11,7 @@ use std::{fmt, num::NonZeroU32, str::FromStr, time::Duration};
 use jsonwebtoken::Algorithm;
 
 use crate::error::{Error, ErrorKind, err};
+use crate::profile::{Profile, TENANT_PLACEHOLDER, entra_issuer, is_tenant_id};
 
 /// How a [`crate::Validator`] decides about a token. The modes that
 /// introspect carry their [`IntrospectionConfig`], so a mode that needs
@@ -131,6 +132,18 @@ pub struct ValidationConfig {
     /// audiences. Default `false`: `azp` names the client the token was
     /// issued to, not the resource it is for.
     pub accept_azp_only: bool,
+    /// Where the issuer puts scopes, the client and the subject. Default
+    /// [`Profile::Generic`].
+    pub profile: Profile,
+    /// [`Profile::Entra`] multi-tenant applications: the tenant ids (GUIDs)
+    /// substituted for [`TENANT_PLACEHOLDER`] in `issuer`, one trusted issuer
+    /// each. Required exactly when `issuer` contains the placeholder: a
+    /// tenant is never trusted because a token names it. Default empty.
+    pub tenants: Vec<String>,
+    /// [`Profile::Entra`]: application roles (the `roles` claim of
+    /// app-only tokens) mapped to the scopes they grant; unmapped roles
+    /// grant nothing. Default empty.
+    pub role_scopes: Vec<(String, Vec<String>)>,
 }
 
 impl ValidationConfig {
@@ -166,21 +179,17 @@ impl ValidationConfig {
             typ: Self::DEFAULT_TYP,
             max_token_bytes: Self::DEFAULT_MAX_TOKEN_BYTES,
             accept_azp_only: false,
+            profile: Profile::Generic,
+            tenants: Vec::new(),
+            role_scopes: Vec::new(),
         };
-        config.check()?;
+        config.check_required()?;
         Ok(config)
     }
 
     /// The invariants [`crate::Validator::new`] relies on.
     pub fn check(&self) -> Result<(), Error> {
-        if self.issuer.is_empty() {
-            return err(ErrorKind::Config("issuer is empty".into()));
-        }
-        if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
-            return err(ErrorKind::Config(
-                "audiences must be a non-empty list of non-empty values".into(),
-            ));
-        }
+        self.check_required()?;
         if self.algorithms.is_empty() {
             return err(ErrorKind::Config("algorithms is empty".into()));
         }
@@ -189,6 +198,81 @@ impl ValidationConfig {
         }
         if self.max_token_bytes == 0 {
             return err(ErrorKind::Config("max_token_bytes is zero".into()));
+        }
+        self.check_profile()
+    }
+
+    /// What [`ValidationConfig::new`] is given: an issuer and audiences.
+    /// The rest is checked by [`ValidationConfig::check`], once the caller
+    /// has set the profile and its fields (an Entra `{tenantid}` issuer is
+    /// valid only with its tenants).
+    fn check_required(&self) -> Result<(), Error> {
+        if self.issuer.is_empty() {
+            return err(ErrorKind::Config("issuer is empty".into()));
+        }
+        if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
+            return err(ErrorKind::Config(
+                "audiences must be a non-empty list of non-empty values".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The exact `iss` values this configuration accepts: `issuer`, or one
+    /// per tenant when it contains [`TENANT_PLACEHOLDER`].
+    #[must_use]
+    pub fn accepted_issuers(&self) -> Vec<String> {
+        if self.issuer.contains(TENANT_PLACEHOLDER) {
+            self.tenants
+                .iter()
+                .map(|t| self.issuer.replace(TENANT_PLACEHOLDER, t))
+                .collect()
+        } else {
+            vec![self.issuer.clone()]
+        }
+    }
+
+    fn check_profile(&self) -> Result<(), Error> {
+        let config = |m: String| err(ErrorKind::Config(m));
+        let templated = self.issuer.contains(TENANT_PLACEHOLDER);
+        let entra = self.profile == Profile::Entra;
+        if templated && !entra {
+            return config(format!(
+                "issuer contains {TENANT_PLACEHOLDER}, which only the entra profile expands"
+            ));
+        }
+        if !self.tenants.is_empty() && !templated {
+            return config(format!(
+                "tenants are listed but the issuer has no {TENANT_PLACEHOLDER} to put them in"
+            ));
+        }
+        if templated && self.tenants.is_empty() {
+            return config(format!(
+                "the issuer contains {TENANT_PLACEHOLDER}: list the trusted tenant ids in tenants"
+            ));
+        }
+        if let Some(t) = self.tenants.iter().find(|t| !is_tenant_id(t)) {
+            return config(format!(
+                "tenant {t:?} is not a tenant id (a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47)"
+            ));
+        }
+        if !self.role_scopes.is_empty() && !entra {
+            return config("role_scopes is read only by the entra profile".into());
+        }
+        if entra {
+            for issuer in self.accepted_issuers() {
+                if entra_issuer(&issuer).is_none() {
+                    return config(format!(
+                        "{issuer:?} is not an Entra issuer (https://login.microsoftonline.com/TENANT/v2.0 or https://sts.windows.net/TENANT/)"
+                    ));
+                }
+            }
+        }
+        if self.profile == Profile::Auth0 && !self.issuer.ends_with('/') {
+            return config(format!(
+                "Auth0 issuers end with '/': {:?} would never match a token's iss",
+                self.issuer
+            ));
         }
         Ok(())
     }

@@ -161,6 +161,10 @@ error_kinds! {
         /// §2.2).
         #[error("token is not active")]
         Inactive => "inactive",
+        /// Several issuers are trusted and the token's `iss` is none of them
+        /// (refused before any key lookup or signature check).
+        #[error("token issuer is not trusted")]
+        UnknownIssuer => "unknown_issuer",
 
         // Scope error (RFC 6750 §3.1 `insufficient_scope`).
         /// The token is valid but lacks scopes the resource requires.

@@ -6,7 +6,10 @@
 //!
 //! - [`extract_bearer`]: RFC 6750 §2.1 (header only; query tokens refused);
 //! - [`Validator`]: local JWT validation against the issuer's JWKS (via the
-//!   `jwks` crate), optional RFC 7662 introspection ([`Mode`] carries its
+//!   `jwks` crate), for one issuer or several ([`IssuerConfig`]: routed by
+//!   exact `iss` before any key lookup, one key set each), read the way the
+//!   issuer's identity provider shapes its tokens ([`Profile`]), optional
+//!   RFC 7662 introspection ([`Mode`] carries its
 //!   [`IntrospectionConfig`]), a bounded verified-token cache, counters
 //!   ([`AuthMetrics`], one failure count per refused request);
 //! - [`challenge`]: the single RFC 6750 §3 mapping to 400/401/403/503 with
@@ -73,6 +76,7 @@ mod layer;
 mod metadata;
 mod metrics;
 mod principal;
+mod profile;
 mod rate_limit;
 mod token_key;
 mod validator;
@@ -88,7 +92,8 @@ pub use layer::{AuthLayer, AuthService, ResponseFuture};
 pub use metadata::{ProtectedResourceMetadata, metadata_router};
 pub use metrics::AuthMetrics;
 pub use principal::{Principal, PrincipalSource, Scopes};
-pub use validator::Validator;
+pub use profile::{Profile, TENANT_PLACEHOLDER};
+pub use validator::{IssuerConfig, Validator};
 
 /// The JWS algorithm names of [`ValidationConfig::algorithms`], re-exported so
 /// that users of this crate never depend on (or parse tokens with) the JWT

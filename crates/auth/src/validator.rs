@@ -31,6 +31,7 @@
 //! an unknown `kid` valid a second later).
 
 use std::{
+    collections::HashMap,
     fmt,
     sync::{Arc, atomic::Ordering::Relaxed},
     time::{SystemTime, UNIX_EPOCH},
@@ -53,28 +54,56 @@ use crate::{
 
 type TokenCache = quick_cache::sync::Cache<TokenKey, Arc<CachedToken>>;
 
-/// A verified token in the cache: the principal, and the `kid` of the key
-/// that verified it, so that a hit is refused once that key has left the
-/// issuer's key set (a removed or compromised key must not keep vouching for
-/// tokens it signed until they expire).
+/// A verified token in the cache: the principal, and the issuer and `kid`
+/// of the key that verified it, so that a hit is refused once that key has
+/// left its issuer's key set (a removed or compromised key must not keep
+/// vouching for tokens it signed until they expire).
 struct CachedToken {
     principal: Arc<Principal>,
+    issuer: usize,
     kid: Box<str>,
 }
 
-/// Validates bearer tokens for one issuer and one resource.
-///
-/// Build it once at start-up and share it (`Arc<Validator>`); it is
-/// `Send + Sync` and every method takes `&self`.
-pub struct Validator {
+/// One trusted issuer: its claim rules, key set and introspection client.
+struct IssuerState {
     rules: ClaimRules,
     /// The allowed algorithms (never `none` or `HS*`).
     algorithms: Vec<Algorithm>,
     typ: TypPolicy,
-    max_token_bytes: usize,
+    /// The issuer as configured (an Entra multi-tenant template stays one
+    /// entry): the label of its key set in [`Validator::key_sets`].
+    label: String,
     jwks: jwks::JwksCache,
-    mode: ModeKind,
     introspector: Option<Introspector>,
+}
+
+/// One trusted issuer for [`Validator::with_issuers`]: what its tokens must
+/// satisfy, where its keys come from, and how they are checked.
+#[derive(Debug)]
+pub struct IssuerConfig {
+    /// Claim rules, including the exact issuer and the [`crate::Profile`].
+    pub validation: ValidationConfig,
+    /// This issuer's own key cache: keys of one issuer never verify
+    /// another's tokens.
+    pub jwks: jwks::JwksCache,
+    /// How this issuer's tokens are checked; every issuer of one validator
+    /// uses the same [`ModeKind`].
+    pub mode: Mode,
+}
+
+/// Validates bearer tokens for one resource, issued by one or several
+/// trusted issuers.
+///
+/// Build it once at start-up and share it (`Arc<Validator>`); it is
+/// `Send + Sync` and every method takes `&self`.
+pub struct Validator {
+    /// At least one.
+    issuers: Vec<IssuerState>,
+    /// Every accepted `iss` to its index in `issuers`; read only when there
+    /// are several issuers (one issuer's rules check `iss` themselves).
+    routes: HashMap<String, usize>,
+    mode: ModeKind,
+    max_token_bytes: usize,
     token_cache: Option<TokenCache>,
     /// The cache-key hasher under a per-`Validator` random key (see
     /// [`TokenKey`]); never printed.
@@ -88,7 +117,7 @@ pub struct Validator {
 }
 
 impl Validator {
-    /// Builds a validator. No I/O.
+    /// Builds a validator for one issuer. No I/O.
     ///
     /// Errors with [`ErrorKind::Config`] when the configuration breaks an
     /// invariant (empty issuer or audiences, an `HS*` algorithm, a zero size
@@ -99,35 +128,100 @@ impl Validator {
         mode: Mode,
         cache: TokenCacheConfig,
     ) -> Result<Self, Error> {
-        config.check()?;
-        let kind = mode.kind();
-        let introspector = match mode {
-            Mode::Jwt { online: None } => None,
-            Mode::Jwt { online: Some(c) }
-            | Mode::JwtThenIntrospection(c)
-            | Mode::Introspection(c) => Some(Introspector::new(c)?),
+        Self::with_issuers(
+            vec![IssuerConfig {
+                validation: config,
+                jwks,
+                mode,
+            }],
+            cache,
+        )
+    }
+
+    /// Builds a validator trusting every issuer of `issuers`. No I/O.
+    ///
+    /// With several issuers, a token is routed to its issuer by its `iss`
+    /// claim before any key lookup: an `iss` nobody configured is
+    /// [`ErrorKind::UnknownIssuer`] without a key fetch or a signature
+    /// check, and each issuer's tokens are verified with its own keys only.
+    ///
+    /// Errors with [`ErrorKind::Config`] for what [`Validator::new`] refuses,
+    /// and for an empty list, an `iss` accepted by two entries, issuers of
+    /// different [`ModeKind`]s, or [`Mode::Introspection`] with several
+    /// issuers (an opaque token does not say who issued it).
+    pub fn with_issuers(
+        issuers: Vec<IssuerConfig>,
+        cache: TokenCacheConfig,
+    ) -> Result<Self, Error> {
+        let config = |m: String| err(ErrorKind::Config(m));
+        let Some(first) = issuers.first() else {
+            return config("no issuer is configured".into());
         };
-        let leeway = config.leeway.as_secs();
+        let kind = first.mode.kind();
+        if issuers.iter().any(|i| i.mode.kind() != kind) {
+            return config("every issuer must use the same mode".into());
+        }
+        if kind == ModeKind::Introspection && issuers.len() > 1 {
+            return config(
+                "introspection mode trusts one issuer: an opaque token does not say who issued it"
+                    .into(),
+            );
+        }
+        let mut routes = HashMap::new();
+        let mut max_token_bytes = 0;
+        let mut states = Vec::with_capacity(issuers.len());
+        for (
+            index,
+            IssuerConfig {
+                validation,
+                jwks,
+                mode,
+            },
+        ) in issuers.into_iter().enumerate()
+        {
+            validation.check()?;
+            let accepted = validation.accepted_issuers();
+            for iss in &accepted {
+                if routes.insert(iss.clone(), index).is_some() {
+                    return config(format!("issuer {iss:?} is configured twice"));
+                }
+            }
+            max_token_bytes = max_token_bytes.max(validation.max_token_bytes);
+            let introspector = match mode {
+                Mode::Jwt { online: None } => None,
+                Mode::Jwt { online: Some(c) }
+                | Mode::JwtThenIntrospection(c)
+                | Mode::Introspection(c) => Some(Introspector::new(c)?),
+            };
+            let leeway = validation.leeway.as_secs();
+            states.push(IssuerState {
+                rules: ClaimRules {
+                    issuers: accepted,
+                    audiences: validation
+                        .audiences
+                        .iter()
+                        .map(|a| canonical_audience(a))
+                        .collect(),
+                    leeway: i64::try_from(leeway).unwrap_or(i64::MAX),
+                    accept_azp_only: validation.accept_azp_only,
+                    require_rfc9068: validation.typ == TypPolicy::Rfc9068Strict,
+                    profile: validation.profile,
+                    role_scopes: validation.role_scopes,
+                },
+                algorithms: validation.algorithms,
+                typ: validation.typ,
+                label: validation.issuer,
+                jwks,
+                introspector,
+            });
+        }
         let token_cache =
             (cache.enabled && cache.max_entries > 0).then(|| TokenCache::new(cache.max_entries));
         Ok(Validator {
-            rules: ClaimRules {
-                issuer: config.issuer,
-                audiences: config
-                    .audiences
-                    .iter()
-                    .map(|a| canonical_audience(a))
-                    .collect(),
-                leeway: i64::try_from(leeway).unwrap_or(i64::MAX),
-                accept_azp_only: config.accept_azp_only,
-                require_rfc9068: config.typ == TypPolicy::Rfc9068Strict,
-            },
-            algorithms: config.algorithms.clone(),
-            typ: config.typ,
-            max_token_bytes: config.max_token_bytes,
-            jwks,
+            issuers: states,
+            routes,
             mode: kind,
-            introspector,
+            max_token_bytes,
             token_cache,
             hasher: TokenHasher::random(),
             metrics: Metrics::default(),
@@ -171,16 +265,32 @@ impl Validator {
         result.map(Arc::unwrap_or_clone)
     }
 
-    /// Whether [`Validator::introspect`] can be used.
+    /// Whether [`Validator::introspect`] can be used for some issuer.
     #[must_use]
     pub fn introspection_configured(&self) -> bool {
-        self.introspector.is_some()
+        self.issuers.iter().any(|i| i.introspector.is_some())
     }
 
-    /// The key cache (for readiness checks and metrics).
+    /// Whether [`Validator::introspect`] can be used for tokens of `issuer`
+    /// (an exact `iss`, e.g. [`Principal::issuer`]).
+    #[must_use]
+    pub fn introspects(&self, issuer: &str) -> bool {
+        self.issuer_of(issuer)
+            .is_some_and(|i| self.issuers[i].introspector.is_some())
+    }
+
+    /// The first issuer's key cache: for a single-issuer validator, its only
+    /// one. Several issuers: see [`Validator::key_sets`].
     #[must_use]
     pub fn jwks(&self) -> &jwks::JwksCache {
-        &self.jwks
+        &self.issuers[0].jwks
+    }
+
+    /// Every issuer's key cache (for readiness checks, metrics and the
+    /// background refreshers), labelled with the issuer as configured (an
+    /// Entra multi-tenant issuer is one entry, with its `{tenantid}`).
+    pub fn key_sets(&self) -> impl Iterator<Item = (&str, &jwks::JwksCache)> {
+        self.issuers.iter().map(|i| (i.label.as_str(), &i.jwks))
     }
 
     /// The kind of [`Mode`] this validator runs in (e.g.
@@ -217,13 +327,45 @@ impl Validator {
         self.hasher.key(token)
     }
 
+    /// The index of the issuer that accepts the exact `iss`.
+    fn issuer_of(&self, iss: &str) -> Option<usize> {
+        self.routes.get(iss).copied()
+    }
+
+    /// The issuer a token goes to: the payload's `iss`, read before any key
+    /// lookup, so that a token of an issuer we do not trust (another realm,
+    /// a typo in the configuration) costs neither a key fetch nor a
+    /// signature check, and can never spend the kid-miss refresh budget.
+    /// The decoded payload is returned for the claim checks, which compare
+    /// `iss` again once the signature has verified.
+    fn route(&self, raw: &str) -> Result<(usize, Vec<u8>), Error> {
+        #[derive(serde::Deserialize)]
+        struct IssOnly {
+            iss: Option<String>,
+        }
+        let (_, payload, _) = segments(raw)?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| Error::from(ErrorKind::Malformed("base64")))?;
+        let IssOnly { iss } = serde_json::from_slice(&payload)
+            .map_err(|_| Error::from(ErrorKind::Malformed("claims")))?;
+        let Some(iss) = iss else {
+            return err(ErrorKind::MissingClaim("iss"));
+        };
+        match self.routes.get(&iss) {
+            Some(&index) => Ok((index, payload)),
+            None => err(ErrorKind::UnknownIssuer),
+        }
+    }
+
     async fn validate_inner(&self, token: &BearerToken) -> Result<Arc<Principal>, Error> {
         let raw = token.as_str();
         if raw.len() > self.max_token_bytes {
             return err(ErrorKind::TokenTooLarge);
         }
         if self.mode == ModeKind::Introspection {
-            return self.introspect_inner(token, Purpose::Decide).await;
+            // One issuer only (`with_issuers`).
+            return self.introspect_at(0, token, Purpose::Decide).await;
         }
 
         let now = self.now();
@@ -234,8 +376,12 @@ impl Validator {
             .map(|cache| (cache, self.cache_key(raw)));
         if let Some((cache, key)) = &cached {
             if let Some(entry) = cache.get(key) {
-                if entry.principal.expires_at.saturating_add(self.rules.leeway) >= now
-                    && self.jwks.get(&entry.kid).is_some()
+                if entry
+                    .principal
+                    .expires_at
+                    .saturating_add(self.issuers[entry.issuer].rules.leeway)
+                    >= now
+                    && self.issuers[entry.issuer].jwks.get(&entry.kid).is_some()
                 {
                     self.metrics.token_cache_hits.fetch_add(1, Relaxed);
                     return Ok(Arc::clone(&entry.principal));
@@ -247,12 +393,27 @@ impl Validator {
             self.metrics.token_cache_misses.fetch_add(1, Relaxed);
         }
 
-        match self.validate_jwt(raw, now).await {
+        let (issuer, payload) = match self.route(raw) {
+            Ok(routed) => routed,
+            // An opaque token names no issuer; with one issuer, it is that
+            // issuer's to judge.
+            Err(e)
+                if self.mode == ModeKind::JwtThenIntrospection
+                    && self.issuers.len() == 1
+                    && undecidable_locally(&e) =>
+            {
+                tracing::debug!(reason = %e, "token not decidable locally, introspecting");
+                return self.introspect_at(0, token, Purpose::Decide).await;
+            }
+            Err(e) => return Err(e),
+        };
+        match self.validate_jwt(issuer, raw, payload, now).await {
             Ok((principal, kid)) => {
                 let principal = Arc::new(principal);
                 if let Some((cache, key)) = cached {
                     let entry = CachedToken {
                         principal: Arc::clone(&principal),
+                        issuer,
                         kid: kid.into(),
                     };
                     cache.insert(key, Arc::new(entry));
@@ -262,7 +423,7 @@ impl Validator {
             // The single place that decides the introspection fallback.
             Err(e) if self.mode == ModeKind::JwtThenIntrospection && undecidable_locally(&e) => {
                 tracing::debug!(reason = %e, "token not decidable locally, introspecting");
-                self.introspect_inner(token, Purpose::Decide).await
+                self.introspect_at(issuer, token, Purpose::Decide).await
             }
             Err(e) => Err(e),
         }
@@ -273,7 +434,25 @@ impl Validator {
         token: &BearerToken,
         purpose: Purpose,
     ) -> Result<Arc<Principal>, Error> {
-        let Some(introspector) = &self.introspector else {
+        if token.as_str().len() > self.max_token_bytes {
+            return err(ErrorKind::TokenTooLarge);
+        }
+        let issuer = match self.route(token.as_str()) {
+            Ok((issuer, _)) => issuer,
+            Err(_) if self.issuers.len() == 1 => 0,
+            Err(e) => return Err(e),
+        };
+        self.introspect_at(issuer, token, purpose).await
+    }
+
+    async fn introspect_at(
+        &self,
+        issuer: usize,
+        token: &BearerToken,
+        purpose: Purpose,
+    ) -> Result<Arc<Principal>, Error> {
+        let state = &self.issuers[issuer];
+        let Some(introspector) = &state.introspector else {
             return err(ErrorKind::Config("introspection is not configured".into()));
         };
         if token.as_str().len() > self.max_token_bytes {
@@ -281,45 +460,44 @@ impl Validator {
         }
         let key = self.cache_key(token.as_str());
         introspector
-            .introspect(token, key, self.now(), &self.rules, &self.metrics, purpose)
+            .introspect(token, key, self.now(), &state.rules, &self.metrics, purpose)
             .await
     }
 
-    /// The local JWT pipeline; on success also the `kid` of the verifying key.
-    async fn validate_jwt(&self, raw: &str, now: i64) -> Result<(Principal, String), Error> {
-        // Exactly three segments (RFC 7515 §7.1), found with memchr-speed
-        // searches: a byte loop over a 1.3 KiB token costs a microsecond.
-        let Some((signing_input, signature)) = raw.rsplit_once('.') else {
-            return err(ErrorKind::Malformed(NOT_A_JWS));
-        };
-        let Some((protected, payload)) = signing_input.split_once('.') else {
-            return err(ErrorKind::Malformed(NOT_A_JWS));
-        };
-        if payload.contains('.') {
-            return err(ErrorKind::Malformed(NOT_A_JWS));
-        }
+    /// The local JWT pipeline for the token of `issuer`, whose payload
+    /// routing decoded; on success also the `kid` of the verifying key.
+    async fn validate_jwt(
+        &self,
+        issuer: usize,
+        raw: &str,
+        payload: Vec<u8>,
+        now: i64,
+    ) -> Result<(Principal, String), Error> {
+        let state = &self.issuers[issuer];
+        let (protected, payload_b64, signature) = segments(raw)?;
+        let signing_input = &raw[..protected.len() + 1 + payload_b64.len()];
         // What `jsonwebtoken::decode_header` does, on the segment found above
         // (it would scan the whole token again, byte by byte).
         let header: jsonwebtoken::Header = URL_SAFE_NO_PAD
             .decode(protected)
             .map_err(|_| Error::from(ErrorKind::Malformed(BAD_HEADER)))
             .and_then(|json| serde_json::from_slice(&json).map_err(|_| header_error(&json)))?;
-        if !self.algorithms.contains(&header.alg) {
+        if !state.algorithms.contains(&header.alg) {
             return err(ErrorKind::UnsupportedAlgorithm);
         }
         if header.crit.is_some() {
             return err(ErrorKind::UnknownCritical);
         }
         // `header.jku`, `x5u`, `jwk` and `x5c` are deliberately not read.
-        if !self.typ_accepted(header.typ.as_deref()) {
+        if !typ_accepted(state.typ, header.typ.as_deref()) {
             return err(ErrorKind::InvalidType);
         }
         let Some(kid) = header.kid.as_deref() else {
             return err(ErrorKind::Malformed("kid"));
         };
-        let key = match self.jwks.get(kid) {
+        let key = match state.jwks.get(kid) {
             Some(key) => key,
-            None => self.jwks.get_or_refresh(kid).await.map_err(jwks_error)?,
+            None => state.jwks.get_or_refresh(kid).await.map_err(jwks_error)?,
         };
         if !key.permits(header.alg) {
             return err(ErrorKind::KeyMismatch);
@@ -332,42 +510,65 @@ impl Validator {
         if !key.verify_signature(header.alg, signing_input.as_bytes(), &signature) {
             return err(ErrorKind::InvalidSignature);
         }
-        // Only a payload whose signature verified is decoded.
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| Error::from(ErrorKind::Malformed("base64")))?;
+        // Only a payload whose signature verified is parsed as claims.
         let claims: Claims = serde_json::from_slice(&payload)
             .map_err(|_| Error::from(ErrorKind::Malformed("claims")))?;
-        let principal = self.rules.check(claims, now, PrincipalSource::Jwt)?;
+        let principal = state.rules.check(claims, now, PrincipalSource::Jwt)?;
         // `kid` was checked to be present above; moved, not cloned.
         Ok((principal, header.kid.unwrap_or_default()))
     }
+}
 
-    fn typ_accepted(&self, typ: Option<&str>) -> bool {
-        // Media types compare case-insensitively; "application/" may be
-        // omitted (RFC 7515 §4.1.9, RFC 9068 §2.1).
-        let typ = typ.map(|t| {
-            t.get(..12)
-                .filter(|p| p.eq_ignore_ascii_case("application/"))
-                .map_or(t, |_| &t[12..])
-        });
-        let at_jwt = typ.is_some_and(|t| t.eq_ignore_ascii_case("at+jwt"));
-        match self.typ {
-            TypPolicy::Rfc9068Strict => at_jwt,
-            TypPolicy::Lenient => at_jwt || typ.is_none_or(|t| t.eq_ignore_ascii_case("jwt")),
-        }
+/// The three segments of a JWS compact serialisation (RFC 7515 §7.1),
+/// found with memchr-speed searches: a byte loop over a 1.3 KiB token costs
+/// a microsecond.
+fn segments(raw: &str) -> Result<(&str, &str, &str), Error> {
+    let Some((signing_input, signature)) = raw.rsplit_once('.') else {
+        return err(ErrorKind::Malformed(NOT_A_JWS));
+    };
+    let Some((protected, payload)) = signing_input.split_once('.') else {
+        return err(ErrorKind::Malformed(NOT_A_JWS));
+    };
+    if payload.contains('.') {
+        return err(ErrorKind::Malformed(NOT_A_JWS));
+    }
+    Ok((protected, payload, signature))
+}
+
+/// Whether the header `typ` passes the policy. Media types compare
+/// case-insensitively; "application/" may be omitted (RFC 7515 §4.1.9,
+/// RFC 9068 §2.1).
+fn typ_accepted(policy: TypPolicy, typ: Option<&str>) -> bool {
+    let typ = typ.map(|t| {
+        t.get(..12)
+            .filter(|p| p.eq_ignore_ascii_case("application/"))
+            .map_or(t, |_| &t[12..])
+    });
+    let at_jwt = typ.is_some_and(|t| t.eq_ignore_ascii_case("at+jwt"));
+    match policy {
+        TypPolicy::Rfc9068Strict => at_jwt,
+        TypPolicy::Lenient => at_jwt || typ.is_none_or(|t| t.eq_ignore_ascii_case("jwt")),
+    }
+}
+
+impl fmt::Debug for IssuerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Issuer")
+            .field("issuers", &self.rules.issuers)
+            .field("profile", &self.rules.profile)
+            .field("audiences", &self.rules.audiences)
+            .field("algorithms", &self.algorithms)
+            .field("typ", &self.typ)
+            .field("introspection", &self.introspector)
+            .finish_non_exhaustive()
     }
 }
 
 impl fmt::Debug for Validator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Validator")
-            .field("issuer", &self.rules.issuer)
-            .field("audiences", &self.rules.audiences)
-            .field("algorithms", &self.algorithms)
-            .field("typ", &self.typ)
+            .field("issuers", &self.issuers)
             .field("mode", &self.mode)
-            .field("introspection", &self.introspector)
             .field("token_cache", &self.token_cache.is_some())
             .finish_non_exhaustive()
     }

@@ -1,5 +1,5 @@
 //! Access-token shapes of the identity providers the auth crate has profiles for
-//! (keycloak, entra, auth0, okta; see `spec-13.md`), so tests can mint tokens that look
+//! (keycloak, entra, auth0, okta: `auth::Profile`), so tests can mint tokens that look
 //! like the real thing instead of Keycloak tokens with a different `iss`.
 //!
 //! Each provider has a plain struct with public fields (every value a test may want to

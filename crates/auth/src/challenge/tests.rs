@@ -48,6 +48,7 @@ fn table() -> Vec<(ErrorKind, StatusCode, Option<&'static str>)> {
         (K::InvalidIssuer, u, it),
         (K::InvalidAudience, u, it),
         (K::Inactive, u, it),
+        (K::UnknownIssuer, u, it),
         (
             K::InsufficientScope {
                 required: vec!["mcp:tools".into(), "mcp:admin".into()],

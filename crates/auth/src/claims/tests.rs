@@ -12,11 +12,13 @@ const ISS: &str = "https://idp.example.com/realms/test";
 
 fn rules(accept_azp_only: bool) -> ClaimRules {
     ClaimRules {
-        issuer: ISS.into(),
+        issuers: vec![ISS.into()],
         audiences: vec![canonical_audience("https://MCP.example.com:443")],
         leeway: 60,
         accept_azp_only,
         require_rfc9068: false,
+        profile: Profile::Generic,
+        role_scopes: Vec::new(),
     }
 }
 

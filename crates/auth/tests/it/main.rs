@@ -5,6 +5,8 @@
 // A failed unwrap is a failed test, with the error in the panic message.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod issuers;
+
 use std::{
     num::NonZeroU32,
     sync::Arc,
@@ -362,16 +364,25 @@ async fn iat_in_future_rejected() {
 
 #[tokio::test]
 async fn iss_must_match_exactly() {
+    // OpenID Connect Discovery §3 / RFC 8414 §3.3: exact comparison. A
+    // near-miss `iss` is an issuer we do not trust, refused before the key
+    // lookup: a foreign realm's token (its own `kid`s) must neither fetch
+    // keys nor spend the kid-miss refresh budget.
     let env = env().await;
+    let fetches = env.idp.jwks_requests();
     let slash = format!("{}/", env.idp.issuer());
-    assert_eq!(
-        env.label(&env.token(json!({ "iss": slash }))).await,
-        "invalid_issuer"
-    );
     let upper = env.idp.issuer().to_uppercase();
+    for iss in [slash, upper] {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some("a-kid-nobody-published".into());
+        let claims = json!({ "iss": iss, "sub": "u", "aud": AUD, "exp": now() + 300 });
+        let t = BearerToken::new(env.idp.sign_with(header, &claims, test_issuer::INITIAL_KID));
+        assert_eq!(env.label(&t).await, "unknown_issuer", "{iss}");
+    }
     assert_eq!(
-        env.label(&env.token(json!({ "iss": upper }))).await,
-        "invalid_issuer"
+        env.idp.jwks_requests(),
+        fetches,
+        "an unknown issuer fetched keys"
     );
 }
 

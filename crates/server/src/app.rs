@@ -311,7 +311,12 @@ fn mcp_router(
 /// The fixed caller of benchmark mode: it holds every configured scope.
 fn bench_principal(config: &Config) -> auth::Principal {
     auth::Principal {
-        issuer: config.auth.validation.issuer.clone(),
+        issuer: config
+            .auth
+            .accepted_issuers()
+            .into_iter()
+            .next()
+            .unwrap_or_default(),
         subject: Some("benchmark".to_owned()),
         client_id: Some("benchmark".to_owned()),
         scopes: config.policy.supported().iter().cloned().collect(),
@@ -377,8 +382,10 @@ async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// 503 until the signing keys are loaded; 200 `degraded` while the key set
-/// is stale (refreshes failing, last good set still served).
+/// Each issuer's signing keys: `ok`, `degraded` while a key set is stale
+/// (refreshes failing, last good set still served), 503 `starting` until
+/// every issuer's keys are loaded (a replica that cannot judge one issuer's
+/// tokens is not ready). The overall status is the worst issuer's.
 async fn readyz(State(state): State<OpsState>) -> Response {
     let Some(validator) = &state.validator else {
         return axum::Json(serde_json::json!({ "status": "ok", "auth": "disabled" }))
@@ -387,26 +394,44 @@ async fn readyz(State(state): State<OpsState>) -> Response {
     if validator.mode() == auth::ModeKind::Introspection {
         return axum::Json(serde_json::json!({ "status": "ok" })).into_response();
     }
-    match validator.jwks().status() {
-        jwks::Status::Fresh { .. } => {
-            axum::Json(serde_json::json!({ "status": "ok" })).into_response()
-        }
-        jwks::Status::Stale { since, .. } => axum::Json(serde_json::json!({
-            "status": "degraded",
-            "reason": "signing key refresh failing; serving the last good key set",
-            "stale_since_unix": since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-        }))
-        .into_response(),
-        // Empty (never loaded, or dropped after the outage window) and any
-        // state a newer jwks adds: not ready, fail closed.
-        _ => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(
-                serde_json::json!({ "status": "starting", "reason": "signing keys not loaded" }),
-            ),
-        )
-            .into_response(),
+    // Worst first: 0 ok, 1 degraded, 2 starting.
+    let mut worst = 0;
+    let mut issuers = serde_json::Map::new();
+    let mut stale_since = None;
+    for (issuer, keys) in validator.key_sets() {
+        let (rank, status) = match keys.status() {
+            jwks::Status::Fresh { .. } => (0, "ok"),
+            jwks::Status::Stale { since, .. } => {
+                let since = since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                stale_since = Some(stale_since.map_or(since, |s: u64| s.min(since)));
+                (1, "degraded")
+            }
+            // Empty (never loaded, or dropped after the outage window) and
+            // any state a newer jwks adds: not ready, fail closed.
+            _ => (2, "starting"),
+        };
+        worst = worst.max(rank);
+        issuers.insert(issuer.to_owned(), status.into());
     }
+    let mut body = serde_json::json!({ "issuers": issuers });
+    let status = match worst {
+        0 => StatusCode::OK,
+        1 => {
+            body["status"] = "degraded".into();
+            body["reason"] = "signing key refresh failing; serving the last good key set".into();
+            body["stale_since_unix"] = stale_since.unwrap_or(0).into();
+            StatusCode::OK
+        }
+        _ => {
+            body["status"] = "starting".into();
+            body["reason"] = "signing keys not loaded".into();
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    };
+    if worst == 0 {
+        body["status"] = "ok".into();
+    }
+    (status, axum::Json(body)).into_response()
 }
 
 async fn metrics_text(State(state): State<OpsState>) -> Response {
@@ -426,7 +451,7 @@ fn library_samples(
             name: "sessions",
             help: "Live MCP sessions, with those being created",
             kind: SampleKind::Gauge,
-            label: None,
+            labels: Vec::new(),
             value: u64::try_from(sessions.len()).unwrap_or(u64::MAX),
         });
         let Some(validator) = &validator else {
@@ -436,11 +461,10 @@ fn library_samples(
             name,
             help,
             kind: SampleKind::Counter,
-            label: None,
+            labels: Vec::new(),
             value,
         };
         let a = validator.metrics();
-        let j = validator.jwks().metrics();
         let mut samples = vec![
             counter(
                 "token_cache_hits",
@@ -467,43 +491,61 @@ fn library_samples(
                 "Introspection calls that failed",
                 a.introspection_errors,
             ),
-            counter(
-                "jwks_kid_miss_refreshes",
-                "JWKS refreshes triggered by an unknown kid",
-                j.kid_miss_refreshes,
-            ),
-            counter(
-                "jwks_refreshes_suppressed",
-                "Unknown-kid refreshes refused by the rate limit",
-                j.refreshes_suppressed,
-            ),
-            Sample {
-                name: "jwks_fetches",
-                help: "JWKS fetches by result",
-                kind: SampleKind::Counter,
-                label: Some(("result", "ok".to_owned())),
-                value: j.fetch_ok,
-            },
-            Sample {
-                name: "jwks_fetches",
-                help: "JWKS fetches by result",
-                kind: SampleKind::Counter,
-                label: Some(("result", "error".to_owned())),
-                value: j.fetch_failed,
-            },
-            Sample {
-                name: "jwks_keys",
-                help: "Usable signing keys in the cached set",
-                kind: SampleKind::Gauge,
-                label: None,
-                value: j.keys,
-            },
         ];
+        for (issuer, keys) in validator.key_sets() {
+            let j = keys.metrics();
+            let sample = |name, help, kind, result: Option<&str>, value| Sample {
+                name,
+                help,
+                kind,
+                labels: std::iter::once(("issuer", issuer.to_owned()))
+                    .chain(result.map(|r| ("result", r.to_owned())))
+                    .collect(),
+                value,
+            };
+            samples.extend([
+                sample(
+                    "jwks_kid_miss_refreshes",
+                    "JWKS refreshes triggered by an unknown kid",
+                    SampleKind::Counter,
+                    None,
+                    j.kid_miss_refreshes,
+                ),
+                sample(
+                    "jwks_refreshes_suppressed",
+                    "Unknown-kid refreshes refused by the rate limit",
+                    SampleKind::Counter,
+                    None,
+                    j.refreshes_suppressed,
+                ),
+                sample(
+                    "jwks_fetches",
+                    "JWKS fetches by issuer and result",
+                    SampleKind::Counter,
+                    Some("ok"),
+                    j.fetch_ok,
+                ),
+                sample(
+                    "jwks_fetches",
+                    "JWKS fetches by issuer and result",
+                    SampleKind::Counter,
+                    Some("error"),
+                    j.fetch_failed,
+                ),
+                sample(
+                    "jwks_keys",
+                    "Usable signing keys in each issuer's cached set",
+                    SampleKind::Gauge,
+                    None,
+                    j.keys,
+                ),
+            ]);
+        }
         samples.extend(a.failures.iter().map(|(reason, value)| Sample {
             name: "auth_failures",
             help: "Authentication failures by reason",
             kind: SampleKind::Counter,
-            label: Some(("reason", (*reason).to_owned())),
+            labels: vec![("reason", (*reason).to_owned())],
             value: *value,
         }));
         samples.extend(live);

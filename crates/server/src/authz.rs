@@ -120,7 +120,7 @@ pub async fn authorize(State(state): State<AuthzState>, request: Request, next: 
     }
 
     if let Some(validator) = &state.validator
-        && validator.introspection_configured()
+        && validator.introspects(&principal.issuer)
         && let Some(tool) = tools
             .iter()
             .flatten()

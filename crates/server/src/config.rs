@@ -31,6 +31,7 @@
 
 mod raw;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -44,7 +45,7 @@ pub use self::raw::{
     AuthMode, Cli, ClientAuth, ENV_ALLOW_INSECURE_BENCH, ENV_INTROSPECTION_CLIENT_SECRET,
     ENV_LOG_FILTER, Env, FileConfig, LogFormat, TypPolicy,
 };
-use self::raw::{FileAuth, FileIntrospection, FileJwks, FileLimits, FileSessions};
+use self::raw::{FileAuth, FileIntrospection, FileIssuer, FileJwks, FileLimits, FileSessions};
 use crate::authz::{DEFAULT_BASE_SCOPE, ToolPolicy};
 use crate::deps::DEFAULT_INDEX_REFRESH;
 use crate::mcp::OffloadLimits;
@@ -144,30 +145,60 @@ pub struct StoreConfig {
 /// Everything the validator is built from, as the libraries take it.
 #[derive(Clone, Debug)]
 pub struct AuthConfig {
-    /// Where the signing keys come from and how they are cached.
-    pub jwks: jwks::Config,
-    /// What a token must satisfy.
-    pub validation: auth::ValidationConfig,
-    /// Local, local-then-introspection or introspection-only, with the
-    /// introspection client where the mode needs one.
-    pub mode: auth::Mode,
+    /// The trusted issuers, in configuration order: one for `auth.issuer`,
+    /// one per `[[auth.issuers]]` entry.
+    pub issuers: Vec<IssuerAuth>,
     /// The verified-token cache.
     pub token_cache: auth::TokenCacheConfig,
+}
+
+impl AuthConfig {
+    /// Every accepted `iss`, in configuration order (an Entra
+    /// multi-tenant entry gives one per tenant): the default RFC 9728
+    /// `authorization_servers`.
+    #[must_use]
+    pub fn accepted_issuers(&self) -> Vec<String> {
+        self.issuers
+            .iter()
+            .flat_map(|i| i.validation.accepted_issuers())
+            .collect()
+    }
+
+    /// Whether any issuer's keys or introspection may travel over plain
+    /// http to a non-loopback host.
+    #[must_use]
+    pub fn allows_insecure_http(&self) -> bool {
+        self.issuers.iter().any(|i| i.jwks.allow_insecure_http)
+    }
+}
+
+/// One trusted issuer.
+#[derive(Clone, Debug)]
+pub struct IssuerAuth {
+    /// Where its signing keys come from and how they are cached.
+    pub jwks: jwks::Config,
+    /// What its tokens must satisfy, including its `auth::Profile`.
+    pub validation: auth::ValidationConfig,
+    /// Local, local-then-introspection or introspection-only, with the
+    /// introspection client where the mode needs one (the same kind for
+    /// every issuer).
+    pub mode: auth::Mode,
 }
 
 /// A configuration error naming the key it is about.
 #[derive(Debug, thiserror::Error)]
 #[error("{key}: {reason}")]
 pub struct ConfigError {
-    /// The TOML key (dotted) the error is about.
-    pub key: &'static str,
+    /// The TOML key (dotted; `auth.issuers[N].key` in an issuer entry) the
+    /// error is about.
+    pub key: Cow<'static, str>,
     /// What is wrong with it.
     pub reason: String,
 }
 
-fn err(key: &'static str, reason: impl Into<String>) -> ConfigError {
+fn err(key: impl Into<Cow<'static, str>>, reason: impl Into<String>) -> ConfigError {
     ConfigError {
-        key,
+        key: key.into(),
         reason: reason.into(),
     }
 }
@@ -228,8 +259,7 @@ pub fn build(cli: Cli, mut file: FileConfig, env: Env, cwd: &Path) -> Result<Con
         &env,
         &resource,
     )?;
-    let authorization_servers =
-        authorization_servers.unwrap_or_else(|| vec![auth.validation.issuer.clone()]);
+    let authorization_servers = authorization_servers.unwrap_or_else(|| auth.accepted_issuers());
     let metadata = auth::ProtectedResourceMetadata::new(
         resource,
         authorization_servers,
@@ -453,76 +483,78 @@ fn policy(cli: &Cli, fa: &FileAuth) -> Result<ToolPolicy, ConfigError> {
     Ok(ToolPolicy::new(base, &per_tool, verify_online))
 }
 
-/// The validator's configuration: keys, claims, mode, token cache.
+/// The validator's configuration: issuers (keys, claims, mode), token cache.
 fn auth_section(
     cli: &Cli,
-    fa: FileAuth,
+    mut fa: FileAuth,
     fj: FileJwks,
     fi: FileIntrospection,
     env: &Env,
     resource: &str,
 ) -> Result<AuthConfig, ConfigError> {
-    let issuer_text = cli.issuer.clone().or(fa.issuer);
-    let issuer_text = issuer_text
-        .as_deref()
-        .unwrap_or("http://localhost:8080/realms/mcp");
-    let issuer = Url::parse(issuer_text)
-        .map_err(|e| err("auth.issuer", format!("{issuer_text:?} is not a URL: {e}")))?;
-
-    let mut audiences = non_empty_or(cli.audiences.clone(), fa.audiences);
-    if audiences.is_empty() {
-        audiences.push(resource.to_owned());
-    }
-    // The exact `iss` string as configured (a trailing slash matters), not
-    // the URL's serialisation.
-    let mut validation = auth::ValidationConfig::new(issuer_text, audiences)
-        .map_err(|e| err("auth.audiences", e.to_string()))?;
-    if let Some(names) = fa.algorithms {
-        validation.algorithms = names
-            .iter()
-            .map(|name| auth::parse_algorithm(name))
-            .collect::<Result<_, _>>()
-            .map_err(|e| err("auth.algorithms", e.to_string()))?;
-    }
-    if let Some(secs) = fa.leeway_secs {
-        validation.leeway = Duration::from_secs(secs);
-    }
-    if let Some(typ) = fa.typ {
-        validation.typ = match typ {
-            TypPolicy::Lenient => auth::TypPolicy::Lenient,
-            TypPolicy::Rfc9068 => auth::TypPolicy::Rfc9068Strict,
-        };
-    }
-    if let Some(bytes) = fa.max_token_bytes {
-        validation.max_token_bytes = bytes;
-    }
-    if let Some(accept) = fa.accept_azp_only {
-        validation.accept_azp_only = accept;
-    }
-    validation.check().map_err(|e| err("auth", e.to_string()))?;
-
     // Plain http to a non-loopback IdP only when asked for; main.rs warns.
     let allow_insecure_http = cli
         .allow_insecure_http
         .or(fa.allow_insecure_http)
         .unwrap_or(false);
-    let jwks = jwks_section(cli, fj, issuer, allow_insecure_http)?;
-    let mut introspection = introspection_section(cli, fi, env)?;
-    if let Some(introspection) = &mut introspection {
-        introspection.allow_insecure_http = allow_insecure_http;
+    let mode = cli.auth_mode.or(fa.mode).unwrap_or(AuthMode::Jwt);
+    let mut audiences = non_empty_or(cli.audiences.clone(), fa.audiences.take());
+    if audiences.is_empty() {
+        audiences.push(resource.to_owned());
     }
-    let mode = match (
-        cli.auth_mode.or(fa.mode).unwrap_or(AuthMode::Jwt),
-        introspection,
-    ) {
-        (AuthMode::Jwt, online) => auth::Mode::Jwt { online },
-        (AuthMode::JwtThenIntrospection, Some(i)) => auth::Mode::JwtThenIntrospection(i),
-        (AuthMode::Introspection, Some(i)) => auth::Mode::Introspection(i),
-        (_, None) => {
-            return Err(err(
-                "auth.mode",
-                "this mode needs introspection.endpoint, introspection.client_id and a client secret",
-            ));
+    let defaults = IssuerDefaults {
+        audiences,
+        fa: &fa,
+        fj: &fj,
+        allow_insecure_http,
+        mode,
+    };
+    let issuers = match &fa.issuers {
+        None => vec![single_issuer(cli, &defaults, fi, env)?],
+        Some(entries) => {
+            if cli.issuer.is_some() || fa.issuer.is_some() || fa.profile.is_some() {
+                return Err(err(
+                    "auth.issuers",
+                    "set either auth.issuer (and auth.profile) or [[auth.issuers]], not both",
+                ));
+            }
+            if cli.jwks_uri.is_some() || fj.jwks_uri.is_some() {
+                return Err(err(
+                    "jwks.jwks_uri",
+                    "with [[auth.issuers]], set jwks_uri in each entry",
+                ));
+            }
+            if cli.introspection_endpoint.is_some() || fi.endpoint.is_some() {
+                return Err(err(
+                    "introspection.endpoint",
+                    "with [[auth.issuers]], configure introspection in each entry ([auth.issuers.introspection])",
+                ));
+            }
+            if entries.is_empty() {
+                return Err(err("auth.issuers", "lists no issuer"));
+            }
+            if mode == AuthMode::Introspection && entries.len() > 1 {
+                return Err(err(
+                    "auth.mode",
+                    "introspection mode trusts one issuer: an opaque token does not say who issued it",
+                ));
+            }
+            let mut issuers = Vec::with_capacity(entries.len());
+            for (n, entry) in entries.iter().enumerate() {
+                issuers.push(issuer_entry(n, entry, &defaults)?);
+            }
+            let mut seen = BTreeSet::new();
+            for (n, issuer) in issuers.iter().enumerate() {
+                for iss in issuer.validation.accepted_issuers() {
+                    if !seen.insert(iss.clone()) {
+                        return Err(err(
+                            format!("auth.issuers[{n}].issuer"),
+                            format!("{iss:?} is configured twice"),
+                        ));
+                    }
+                }
+            }
+            issuers
         }
     };
     let token_cache = match fa.token_cache_entries {
@@ -531,25 +563,216 @@ fn auth_section(
         Some(entries) => auth::TokenCacheConfig::enabled(entries),
     };
     Ok(AuthConfig {
-        jwks,
-        validation,
-        mode,
+        issuers,
         token_cache,
     })
 }
 
-fn jwks_section(
+/// What every issuer inherits from `[auth]` and `[jwks]`.
+struct IssuerDefaults<'a> {
+    audiences: Vec<String>,
+    fa: &'a FileAuth,
+    fj: &'a FileJwks,
+    allow_insecure_http: bool,
+    mode: AuthMode,
+}
+
+/// The one-issuer form: `auth.issuer`, `auth.profile`, `[jwks]`,
+/// `[introspection]` and their flags, as before `[[auth.issuers]]`.
+fn single_issuer(
     cli: &Cli,
-    fj: FileJwks,
-    issuer: Url,
+    d: &IssuerDefaults<'_>,
+    fi: FileIntrospection,
+    env: &Env,
+) -> Result<IssuerAuth, ConfigError> {
+    let issuer = cli
+        .issuer
+        .clone()
+        .or_else(|| d.fa.issuer.clone())
+        .unwrap_or_else(|| "http://localhost:8080/realms/mcp".to_owned());
+    let fields = IssuerFields {
+        issuer,
+        profile: d.fa.profile.clone(),
+        jwks_uri: cli.jwks_uri.clone().or_else(|| d.fj.jwks_uri.clone()),
+        audiences: None,
+        algorithms: None,
+        typ: None,
+        leeway_secs: None,
+        accept_azp_only: None,
+        tenants: None,
+        role_scopes: None,
+    };
+    let introspection = introspection_section(Some((cli, env)), fi, "introspection.")?;
+    issuer_auth(&|key| single_key(key).into(), fields, introspection, d)
+}
+
+/// The `[auth]`/`[jwks]` key of a setting of the one-issuer form.
+fn single_key(key: &'static str) -> &'static str {
+    match key {
+        "issuer" => "auth.issuer",
+        "profile" => "auth.profile",
+        "jwks_uri" => "jwks.jwks_uri",
+        "audiences" => "auth.audiences",
+        "algorithms" => "auth.algorithms",
+        _ => "auth",
+    }
+}
+
+/// One `[[auth.issuers]]` entry; its errors name `auth.issuers[N].key`.
+fn issuer_entry(
+    n: usize,
+    entry: &FileIssuer,
+    d: &IssuerDefaults<'_>,
+) -> Result<IssuerAuth, ConfigError> {
+    let key = |k: &'static str| -> Cow<'static, str> { format!("auth.issuers[{n}].{k}").into() };
+    let Some(issuer) = entry.issuer.clone() else {
+        return Err(err(key("issuer"), "required"));
+    };
+    let fields = IssuerFields {
+        issuer,
+        profile: entry.profile.clone(),
+        jwks_uri: entry.jwks_uri.clone(),
+        audiences: entry.audiences.clone(),
+        algorithms: entry.algorithms.clone(),
+        typ: entry.typ,
+        leeway_secs: entry.leeway_secs,
+        accept_azp_only: entry.accept_azp_only,
+        tenants: entry.tenants.clone(),
+        role_scopes: entry.role_scopes.clone(),
+    };
+    let introspection = match &entry.introspection {
+        None => None,
+        Some(fi) => introspection_section(
+            None,
+            fi.clone(),
+            &format!("auth.issuers[{n}].introspection."),
+        )?,
+    };
+    issuer_auth(&key, fields, introspection, d)
+}
+
+/// An issuer's own settings; `None` inherits from `[auth]`.
+struct IssuerFields {
+    issuer: String,
+    profile: Option<String>,
+    jwks_uri: Option<String>,
+    audiences: Option<Vec<String>>,
+    algorithms: Option<Vec<String>>,
+    typ: Option<TypPolicy>,
+    leeway_secs: Option<u64>,
+    accept_azp_only: Option<bool>,
+    tenants: Option<Vec<String>>,
+    role_scopes: Option<BTreeMap<String, Vec<String>>>,
+}
+
+/// Checks one issuer's settings into the libraries' types.
+fn issuer_auth(
+    key: &dyn Fn(&'static str) -> Cow<'static, str>,
+    f: IssuerFields,
+    introspection: Option<auth::IntrospectionConfig>,
+    d: &IssuerDefaults<'_>,
+) -> Result<IssuerAuth, ConfigError> {
+    let fa = d.fa;
+    let profile = match &f.profile {
+        None => auth::Profile::default(),
+        Some(name) => name
+            .parse::<auth::Profile>()
+            .map_err(|e| err(key("profile"), e.to_string()))?,
+    };
+    // Discovery needs a URL; an Entra `{tenantid}` template is one only once
+    // a tenant is in it, and then needs an explicit jwks_uri.
+    let issuer_url = if f.issuer.contains(auth::TENANT_PLACEHOLDER) {
+        None
+    } else {
+        Some(
+            Url::parse(&f.issuer)
+                .map_err(|e| err(key("issuer"), format!("{:?} is not a URL: {e}", f.issuer)))?,
+        )
+    };
+    let audiences = f.audiences.unwrap_or_else(|| d.audiences.clone());
+    // The exact `iss` string as configured (a trailing slash matters), not
+    // the URL's serialisation.
+    let mut validation = auth::ValidationConfig::new(f.issuer.clone(), audiences)
+        .map_err(|e| err(key("audiences"), e.to_string()))?;
+    if let Some(names) = f.algorithms.as_ref().or(fa.algorithms.as_ref()) {
+        validation.algorithms = names
+            .iter()
+            .map(|name| auth::parse_algorithm(name))
+            .collect::<Result<_, _>>()
+            .map_err(|e| err(key("algorithms"), e.to_string()))?;
+    }
+    if let Some(secs) = f.leeway_secs.or(fa.leeway_secs) {
+        validation.leeway = Duration::from_secs(secs);
+    }
+    if let Some(typ) = f.typ.or(fa.typ) {
+        validation.typ = match typ {
+            TypPolicy::Lenient => auth::TypPolicy::Lenient,
+            TypPolicy::Rfc9068 => auth::TypPolicy::Rfc9068Strict,
+        };
+    }
+    if let Some(bytes) = fa.max_token_bytes {
+        validation.max_token_bytes = bytes;
+    }
+    if let Some(accept) = f.accept_azp_only.or(fa.accept_azp_only) {
+        validation.accept_azp_only = accept;
+    }
+    validation.profile = profile;
+    validation.tenants = f.tenants.unwrap_or_default();
+    validation.role_scopes = f.role_scopes.unwrap_or_default().into_iter().collect();
+    validation.check().map_err(|e| {
+        let field = match e.kind() {
+            auth::ErrorKind::Config(m) if m.starts_with("tenant") || m.ends_with("in tenants") => {
+                "tenants"
+            }
+            auth::ErrorKind::Config(m) if m.starts_with("role_scopes") => "role_scopes",
+            auth::ErrorKind::Config(m) if m.starts_with("algorithm") => "algorithms",
+            _ => "issuer",
+        };
+        err(key(field), e.to_string())
+    })?;
+
+    let source = match (f.jwks_uri, issuer_url) {
+        (Some(uri), _) => jwks::Source::JwksUri(
+            Url::parse(&uri).map_err(|e| err(key("jwks_uri"), format!("{uri:?}: {e}")))?,
+        ),
+        (None, Some(issuer)) => jwks::Source::Discovery { issuer },
+        (None, None) => {
+            return Err(err(
+                key("jwks_uri"),
+                "an issuer with {tenantid} has no discovery document of its own: set jwks_uri (e.g. https://login.microsoftonline.com/common/discovery/v2.0/keys)",
+            ));
+        }
+    };
+    let jwks = jwks_config(source, d.fj, d.allow_insecure_http)?;
+    let introspection = introspection.map(|mut i| {
+        i.allow_insecure_http = d.allow_insecure_http;
+        i
+    });
+    let mode = match (d.mode, introspection) {
+        (AuthMode::Jwt, online) => auth::Mode::Jwt { online },
+        (AuthMode::JwtThenIntrospection, Some(i)) => auth::Mode::JwtThenIntrospection(i),
+        (AuthMode::Introspection, Some(i)) => auth::Mode::Introspection(i),
+        (_, None) => {
+            return Err(err(
+                "auth.mode",
+                "this mode needs introspection.endpoint, introspection.client_id and a client secret (for each issuer)",
+            ));
+        }
+    };
+    Ok(IssuerAuth {
+        jwks,
+        validation,
+        mode,
+    })
+}
+
+/// The key cache of one issuer: its source, with the `[jwks]` tuning every
+/// issuer shares.
+fn jwks_config(
+    source: jwks::Source,
+    fj: &FileJwks,
     allow_insecure_http: bool,
 ) -> Result<jwks::Config, ConfigError> {
-    let source = match cli.jwks_uri.clone().or(fj.jwks_uri) {
-        Some(uri) => jwks::Source::JwksUri(
-            Url::parse(&uri).map_err(|e| err("jwks.jwks_uri", format!("{uri:?}: {e}")))?,
-        ),
-        None => jwks::Source::Discovery { issuer },
-    };
     let mut config = jwks::Config::new(source);
     config.allow_insecure_http = allow_insecure_http;
     let secs = Duration::from_secs;
@@ -575,39 +798,53 @@ fn jwks_section(
     Ok(config)
 }
 
+/// RFC 7662 introspection of one issuer. The one-issuer form passes its
+/// flags and environment (`flags`); an `[[auth.issuers]]` entry reads only
+/// its own table, the secret only from `client_secret_file`. Keys are named
+/// under `prefix` (`introspection.` or `auth.issuers[N].introspection.`).
 fn introspection_section(
-    cli: &Cli,
+    flags: Option<(&Cli, &Env)>,
     fi: FileIntrospection,
-    env: &Env,
+    prefix: &str,
 ) -> Result<Option<auth::IntrospectionConfig>, ConfigError> {
-    let Some(endpoint) = cli.introspection_endpoint.clone().or(fi.endpoint) else {
+    let key = |k: &str| -> Cow<'static, str> { format!("{prefix}{k}").into() };
+    let cli = flags.map(|(cli, _)| cli);
+    let Some(endpoint) = cli
+        .and_then(|c| c.introspection_endpoint.clone())
+        .or(fi.endpoint)
+    else {
         return Ok(None);
     };
-    let endpoint = Url::parse(&endpoint)
-        .map_err(|e| err("introspection.endpoint", format!("{endpoint:?}: {e}")))?;
+    let endpoint =
+        Url::parse(&endpoint).map_err(|e| err(key("endpoint"), format!("{endpoint:?}: {e}")))?;
     let client_id = cli
-        .introspection_client_id
-        .clone()
+        .and_then(|c| c.introspection_client_id.clone())
         .or(fi.client_id)
         .ok_or_else(|| {
             err(
-                "introspection.client_id",
+                key("client_id"),
                 "required when introspection.endpoint is set",
             )
         })?;
     let secret_file = cli
-        .introspection_client_secret_file
-        .clone()
+        .and_then(|c| c.introspection_client_secret_file.clone())
         .or(fi.client_secret_file);
-    let client_secret = match (&env.introspection_client_secret, secret_file) {
+    let env_secret = flags.and_then(|(_, env)| env.introspection_client_secret.as_ref());
+    let client_secret = match (env_secret, secret_file) {
         (Some(secret), _) => secret.clone(),
-        (None, Some(path)) => read_secret_file(&path)?,
-        (None, None) => {
+        (None, Some(path)) => read_secret_file(&path, key("client_secret_file"))?,
+        (None, None) if flags.is_some() => {
             return Err(err(
-                "introspection.client_secret_file",
+                key("client_secret_file"),
                 format!(
                     "introspection needs a client secret: set {ENV_INTROSPECTION_CLIENT_SECRET} or introspection.client_secret_file"
                 ),
+            ));
+        }
+        (None, None) => {
+            return Err(err(
+                key("client_secret_file"),
+                "introspection needs a client secret file",
             ));
         }
     };
@@ -625,17 +862,17 @@ fn introspection_section(
         config.negative_ttl = Duration::from_secs(s);
     }
     if let Some(s) = fi.timeout_secs {
-        config.timeout = secs("introspection.timeout_secs", s)?;
+        config.timeout = secs(key("timeout_secs"), s)?;
     }
     if let Some(entries) = fi.max_entries {
-        config.max_entries = positive("introspection.max_entries", entries)?;
+        config.max_entries = positive(key("max_entries"), entries)?;
     }
     let nonzero = |key, n| NonZeroU32::new(n).ok_or_else(|| err(key, "must be greater than 0"));
     if let Some(n) = fi.calls_per_sec {
-        config.calls_per_sec = nonzero("introspection.calls_per_sec", n)?;
+        config.calls_per_sec = nonzero(key("calls_per_sec"), n)?;
     }
     if let Some(n) = fi.burst {
-        config.burst = nonzero("introspection.burst", n)?;
+        config.burst = nonzero(key("burst"), n)?;
     }
     Ok(Some(config))
 }
@@ -714,24 +951,17 @@ fn check_scopes(key: &'static str, scopes: &[String]) -> Result<(), ConfigError>
     Ok(())
 }
 
-fn read_secret_file(path: &Path) -> Result<Secret, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        err(
-            "introspection.client_secret_file",
-            format!("cannot read {}: {e}", path.display()),
-        )
-    })?;
+fn read_secret_file(path: &Path, key: Cow<'static, str>) -> Result<Secret, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| err(key.clone(), format!("cannot read {}: {e}", path.display())))?;
     let secret = text.trim_end_matches(['\r', '\n']);
     if secret.is_empty() {
-        return Err(err(
-            "introspection.client_secret_file",
-            format!("{} is empty", path.display()),
-        ));
+        return Err(err(key, format!("{} is empty", path.display())));
     }
     Ok(Secret::new(secret))
 }
 
-fn positive(key: &'static str, value: usize) -> Result<usize, ConfigError> {
+fn positive(key: impl Into<Cow<'static, str>>, value: usize) -> Result<usize, ConfigError> {
     if value == 0 {
         Err(err(key, "must be greater than 0"))
     } else {
@@ -739,7 +969,7 @@ fn positive(key: &'static str, value: usize) -> Result<usize, ConfigError> {
     }
 }
 
-fn secs(key: &'static str, value: u64) -> Result<Duration, ConfigError> {
+fn secs(key: impl Into<Cow<'static, str>>, value: u64) -> Result<Duration, ConfigError> {
     if value == 0 {
         Err(err(key, "must be greater than 0"))
     } else {

@@ -33,8 +33,8 @@ pub const DEFAULT_INDEX_REFRESH: Duration = Duration::from_secs(5);
 pub struct Runtime {
     /// What `build_app` takes.
     pub app: AppDeps,
-    /// Aborts the JWKS background refresh when dropped.
-    pub refresher: Option<jwks::RefresherHandle>,
+    /// Abort the JWKS background refreshes (one per issuer) when dropped.
+    pub refreshers: Vec<jwks::RefresherHandle>,
     /// The store's index refresher; it ends when `shutdown` is cancelled.
     pub index_refresher: JoinHandle<()>,
 }
@@ -55,15 +55,19 @@ pub fn build(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Run
         config.store.index_refresh,
         shutdown.clone(),
     );
-    let (auth, refresher) = if config.insecure_bench {
-        (Authentication::DangerouslyDisabledForBenchmarks, None)
+    let (auth, refreshers) = if config.insecure_bench {
+        (Authentication::DangerouslyDisabledForBenchmarks, Vec::new())
     } else {
         let validator = validator(&config.auth)?;
-        let refresher = validator
-            .mode()
-            .uses_jwks()
-            .then(|| validator.jwks().spawn_refresher());
-        (Authentication::Validator(Arc::new(validator)), refresher)
+        let refreshers = if validator.mode().uses_jwks() {
+            validator
+                .key_sets()
+                .map(|(_, keys)| keys.spawn_refresher())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        (Authentication::Validator(Arc::new(validator)), refreshers)
     };
     Ok(Runtime {
         app: AppDeps {
@@ -71,7 +75,7 @@ pub fn build(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Run
             auth,
             shutdown,
         },
-        refresher,
+        refreshers,
         index_refresher,
     })
 }
@@ -112,16 +116,22 @@ pub fn spawn_index_refresher(
     })
 }
 
-/// Builds the key cache and the validator (no I/O).
+/// Builds each issuer's key cache and the validator (no I/O).
 pub fn validator(config: &AuthConfig) -> anyhow::Result<auth::Validator> {
-    let cache = jwks::JwksCache::new(config.jwks.clone()).context("jwks cache")?;
-    auth::Validator::new(
-        config.validation.clone(),
-        cache,
-        config.mode.clone(),
-        config.token_cache,
-    )
-    .context("auth validator")
+    let issuers = config
+        .issuers
+        .iter()
+        .map(|issuer| {
+            let keys = jwks::JwksCache::new(issuer.jwks.clone())
+                .with_context(|| format!("jwks cache of {}", issuer.validation.issuer))?;
+            Ok(auth::IssuerConfig {
+                validation: issuer.validation.clone(),
+                jwks: keys,
+                mode: issuer.mode.clone(),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    auth::Validator::with_issuers(issuers, config.token_cache).context("auth validator")
 }
 
 #[cfg(test)]

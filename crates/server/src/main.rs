@@ -66,7 +66,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             "!!! --dangerously-disable-auth-for-benchmarks is ON: /mcp accepts EVERY request without a token. Never run this outside a benchmark. !!!"
         );
     }
-    if config.auth.jwks.allow_insecure_http {
+    if config.auth.allows_insecure_http() {
         tracing::warn!(
             "!!! allow_insecure_http is ON: signing keys and introspection (with its client secret) may travel over plain http to a non-loopback host. Use https in production. !!!"
         );
@@ -74,7 +74,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(
         bind = %config.bind,
         resource = %config.resource(),
-        issuer = %config.auth.validation.issuer,
+        issuers = ?config.auth.accepted_issuers(),
         session = ?config.session,
         templates = %config.store.dir.display(),
         "starting"
@@ -97,7 +97,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         })
         .await
         .context("serve")?;
-    drop(runtime.refresher);
+    drop(runtime.refreshers);
     Ok(())
 }
 

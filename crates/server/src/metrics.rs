@@ -53,8 +53,8 @@ pub struct Sample {
     pub help: &'static str,
     /// Counter or gauge.
     pub kind: SampleKind,
-    /// One optional label (`(key, value)`).
-    pub label: Option<(&'static str, String)>,
+    /// Labels (`(key, value)`), in the order they are printed.
+    pub labels: Vec<(&'static str, String)>,
     /// The value.
     pub value: u64,
 }
@@ -98,16 +98,12 @@ impl Collector for SnapshotCollector {
                         ConstGauge::new(i64::try_from(sample.value).unwrap_or(i64::MAX)).encode(m)
                     }
                 };
-                match &sample.label {
-                    Some((key, value)) => {
-                        let labels = [(*key, value.as_str())];
-                        encode(metric.encode_family(&labels)?)?;
-                    }
-                    None => {
-                        let no_labels: [(&str, &str); 0] = [];
-                        encode(metric.encode_family(&no_labels)?)?;
-                    }
-                }
+                let labels: Vec<(&str, &str)> = sample
+                    .labels
+                    .iter()
+                    .map(|(key, value)| (*key, value.as_str()))
+                    .collect();
+                encode(metric.encode_family(&labels)?)?;
             }
             i += group_len;
         }

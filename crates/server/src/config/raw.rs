@@ -285,6 +285,28 @@ pub(super) struct FileAuth {
     pub(super) token_cache_entries: Option<usize>,
     pub(super) accept_azp_only: Option<bool>,
     pub(super) allow_insecure_http: Option<bool>,
+    /// The identity provider's token shape (`auth::Profile`) of `issuer`.
+    pub(super) profile: Option<String>,
+    /// Several trusted issuers; exclusive with `issuer`.
+    pub(super) issuers: Option<Vec<FileIssuer>>,
+}
+
+/// One `[[auth.issuers]]` entry. Unset keys fall back to the `[auth]` ones
+/// (audiences, algorithms, typ, leeway, accept_azp_only).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileIssuer {
+    pub(super) issuer: Option<String>,
+    pub(super) profile: Option<String>,
+    pub(super) jwks_uri: Option<String>,
+    pub(super) audiences: Option<Vec<String>>,
+    pub(super) algorithms: Option<Vec<String>>,
+    pub(super) typ: Option<TypPolicy>,
+    pub(super) leeway_secs: Option<u64>,
+    pub(super) accept_azp_only: Option<bool>,
+    pub(super) tenants: Option<Vec<String>>,
+    pub(super) role_scopes: Option<BTreeMap<String, Vec<String>>>,
+    pub(super) introspection: Option<FileIntrospection>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -299,7 +321,7 @@ pub(super) struct FileJwks {
     pub(super) max_body_bytes: Option<usize>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FileIntrospection {
     pub(super) endpoint: Option<String>,

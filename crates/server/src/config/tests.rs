@@ -51,15 +51,15 @@ fn defaults_match_the_python_walkthrough() {
     assert_eq!(config.path, "/mcp");
     assert_eq!(config.resource(), "http://localhost:8000/mcp");
     assert_eq!(
-        config.auth.validation.issuer,
+        config.auth.issuers[0].validation.issuer,
         "http://localhost:8080/realms/mcp"
     );
     assert_eq!(
-        config.auth.validation.audiences,
+        config.auth.issuers[0].validation.audiences,
         vec!["http://localhost:8000/mcp"]
     );
     assert_eq!(config.policy.base(), ["mcp:tools"]);
-    assert_eq!(config.auth.mode.kind(), auth::ModeKind::Jwt);
+    assert_eq!(config.auth.issuers[0].mode.kind(), auth::ModeKind::Jwt);
     assert_eq!(
         config.policy.required_for(Some(Tool::SaveTemplate)),
         vec!["mcp:tools", "templates:write"]
@@ -79,7 +79,7 @@ fn defaults_match_the_python_walkthrough() {
         SessionMode::Stateful(SessionLimits::default())
     );
     assert_eq!(config.log.format, LogFormat::Pretty);
-    assert!(config.auth.mode.introspection().is_none());
+    assert!(config.auth.issuers[0].mode.introspection().is_none());
     assert!(!config.insecure_bench);
 }
 
@@ -159,20 +159,26 @@ ttl_secs = 600
     assert_eq!(config.http.body_limit_bytes, 2048);
     assert_eq!(config.http.request_timeout, Duration::from_secs(5));
     assert_eq!(config.http.concurrency_limit, 7);
-    assert_eq!(config.auth.validation.leeway, Duration::from_secs(10));
-    assert_eq!(config.auth.validation.typ, auth::TypPolicy::Rfc9068Strict);
+    assert_eq!(
+        config.auth.issuers[0].validation.leeway,
+        Duration::from_secs(10)
+    );
+    assert_eq!(
+        config.auth.issuers[0].validation.typ,
+        auth::TypPolicy::Rfc9068Strict
+    );
     assert_eq!(
         config.policy.required_for(Some(Tool::RenderTemplate)),
         vec!["mcp:tools", "templates:read"]
     );
     assert_eq!(
-        match &config.auth.jwks.source {
+        match &config.auth.issuers[0].jwks.source {
             jwks::Source::JwksUri(uri) => Some(uri.as_str()),
             jwks::Source::Discovery { .. } => None,
         },
         Some("https://idp.example.com/certs")
     );
-    assert_eq!(config.auth.jwks.ttl, Duration::from_secs(600));
+    assert_eq!(config.auth.issuers[0].jwks.ttl, Duration::from_secs(600));
 }
 
 #[test]
@@ -318,8 +324,7 @@ fn secret_file_is_read_and_trimmed() {
         path.display().to_string()
     );
     let config = check_ok(&[], &toml);
-    let secret = config
-        .auth
+    let secret = config.auth.issuers[0]
         .mode
         .introspection()
         .map(|i| i.client_secret.expose().to_owned());
@@ -344,8 +349,7 @@ fn introspection_rate_limit_defaults_from_auth_and_zero_is_refused() {
         build(cli(&[]), file, env, Path::new("/"))
     };
     let limits = |extra: &str| match build_with(extra) {
-        Ok(config) => config
-            .auth
+        Ok(config) => config.auth.issuers[0]
             .mode
             .introspection()
             .map(|i| (i.calls_per_sec.get(), i.burst.get())),
@@ -462,7 +466,7 @@ fn plain_http_to_a_remote_idp_needs_allow_insecure_http() {
     let message = check_err(&remote, "", "jwks");
     assert!(message.contains("https"), "{message}");
     let config = check_ok(&remote, "[auth]\nallow_insecure_http = true");
-    assert!(config.auth.jwks.allow_insecure_http);
+    assert!(config.auth.issuers[0].jwks.allow_insecure_http);
 
     let introspecting = [
         "--issuer",
@@ -484,9 +488,121 @@ fn plain_http_to_a_remote_idp_needs_allow_insecure_http() {
         Path::new("/"),
     )
     .expect("allowed explicitly");
-    let introspection = config.auth.mode.introspection().expect("configured");
+    let introspection = config.auth.issuers[0]
+        .mode
+        .introspection()
+        .expect("configured");
     assert!(introspection.allow_insecure_http);
     // Loopback needs no opt-in (the dev setup).
     let local = check_ok(&["--issuer", "http://127.0.0.1:8080/realms/mcp"], "");
-    assert!(!local.auth.jwks.allow_insecure_http);
+    assert!(!local.auth.issuers[0].jwks.allow_insecure_http);
+}
+
+const TWO_ISSUERS: &str = r#"
+[auth]
+audiences = ["https://mcp.example.com/mcp"]
+algorithms = ["RS256"]
+
+[[auth.issuers]]
+issuer = "http://localhost:8080/realms/mcp"
+profile = "keycloak"
+
+[[auth.issuers]]
+issuer = "https://login.microsoftonline.com/{tenantid}/v2.0"
+profile = "entra"
+tenants = ["72f988bf-86f1-41af-91ab-2d7cd011db47", "f8cdef31-a31e-4b4a-93e4-5f571e91255a"]
+jwks_uri = "https://login.microsoftonline.com/common/discovery/v2.0/keys"
+audiences = ["6e74172b-be56-4843-9ff4-e66a39bb12e3"]
+role_scopes = { "Templates.Write" = ["templates:write"] }
+"#;
+
+#[test]
+fn several_issuers_each_with_their_profile_and_inherited_keys() {
+    let config = check_ok(&[], TWO_ISSUERS);
+    let [keycloak, entra] = &config.auth.issuers[..] else {
+        panic!("two issuers expected: {:?}", config.auth.issuers);
+    };
+    assert_eq!(keycloak.validation.profile, auth::Profile::Keycloak);
+    assert_eq!(
+        keycloak.validation.audiences,
+        ["https://mcp.example.com/mcp"]
+    );
+    assert_eq!(keycloak.validation.algorithms, [auth::Algorithm::RS256]);
+    assert!(matches!(
+        keycloak.jwks.source,
+        jwks::Source::Discovery { .. }
+    ));
+    assert_eq!(entra.validation.profile, auth::Profile::Entra);
+    assert_eq!(
+        entra.validation.audiences,
+        ["6e74172b-be56-4843-9ff4-e66a39bb12e3"]
+    );
+    assert_eq!(
+        entra.validation.role_scopes,
+        [(
+            "Templates.Write".to_owned(),
+            vec!["templates:write".to_owned()]
+        )]
+    );
+    // RFC 9728: every issuer a client may get a token from, tenants expanded.
+    assert_eq!(
+        config.metadata.authorization_servers,
+        [
+            "http://localhost:8080/realms/mcp",
+            "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0",
+            "https://login.microsoftonline.com/f8cdef31-a31e-4b4a-93e4-5f571e91255a/v2.0",
+        ]
+    );
+}
+
+#[test]
+fn several_issuers_errors_name_the_entry_and_key() {
+    let both = format!("[auth]\nissuer = \"http://localhost:8080/realms/mcp\"\n{TWO_ISSUERS}");
+    // `[auth]` twice is a TOML error; put the single issuer in the table.
+    let both = both.replacen("[auth]\naudiences", "audiences", 1);
+    check_err(&[], &both, "auth.issuers");
+    check_err(
+        &["--issuer", "http://localhost:8080/realms/mcp"],
+        TWO_ISSUERS,
+        "auth.issuers",
+    );
+    let bad_profile = TWO_ISSUERS.replace("profile = \"entra\"", "profile = \"azure\"");
+    let e = check_err(&[], &bad_profile, "auth.issuers[1].profile");
+    assert!(e.contains("unknown profile \"azure\""), "{e}");
+    let no_keys = TWO_ISSUERS.replace(
+        "jwks_uri = \"https://login.microsoftonline.com/common/discovery/v2.0/keys\"\n",
+        "",
+    );
+    check_err(&[], &no_keys, "auth.issuers[1].jwks_uri");
+    let bad_tenant = TWO_ISSUERS.replace("f8cdef31-a31e-4b4a-93e4-5f571e91255a", "common");
+    check_err(&[], &bad_tenant, "auth.issuers[1].tenants");
+    let twice = TWO_ISSUERS.replace(
+        "https://login.microsoftonline.com/{tenantid}/v2.0\"\nprofile = \"entra\"",
+        "http://localhost:8080/realms/mcp\"\nprofile = \"keycloak\"",
+    );
+    let twice = twice
+        .lines()
+        .filter(|l| !l.starts_with("tenants") && !l.starts_with("role_scopes"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    check_err(&[], &twice, "auth.issuers[1].issuer");
+    let auth0 = "[[auth.issuers]]\nissuer = \"https://tenant.auth0.com\"\nprofile = \"auth0\"\n";
+    let e = check_err(&[], auth0, "auth.issuers[0].issuer");
+    assert!(e.contains("end with '/'"), "{e}");
+    let introspection_mode = format!("[auth]\nmode = \"introspection\"\n{}", &TWO_ISSUERS[8..]);
+    check_err(&[], &introspection_mode, "auth.mode");
+    check_err(&[], "[auth]\nissuers = []\n", "auth.issuers");
+    let single_jwks = format!("{TWO_ISSUERS}\n[jwks]\njwks_uri = \"http://127.0.0.1:1/certs\"\n");
+    check_err(&[], &single_jwks, "jwks.jwks_uri");
+}
+
+#[test]
+fn single_issuer_form_takes_a_profile() {
+    let config = check_ok(&[], "[auth]\nprofile = \"keycloak\"\n");
+    assert_eq!(config.auth.issuers.len(), 1);
+    assert_eq!(
+        config.auth.issuers[0].validation.profile,
+        auth::Profile::Keycloak
+    );
+    check_err(&[], "[auth]\nprofile = \"nope\"\n", "auth.profile");
 }

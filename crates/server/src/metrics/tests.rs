@@ -69,27 +69,36 @@ fn library_snapshots_are_read_at_scrape_time() {
                 name: "jwks_fetches",
                 help: "JWKS fetches",
                 kind: SampleKind::Counter,
-                label: Some(("result", "ok".to_owned())),
+                labels: vec![
+                    ("issuer", "https://a".to_owned()),
+                    ("result", "ok".to_owned()),
+                ],
                 value: n,
             },
             Sample {
                 name: "jwks_keys",
                 help: "keys",
                 kind: SampleKind::Gauge,
-                label: None,
+                labels: Vec::new(),
                 value: 3,
             },
             Sample {
                 name: "jwks_fetches",
                 help: "JWKS fetches",
                 kind: SampleKind::Counter,
-                label: Some(("result", "error".to_owned())),
+                labels: vec![("result", "error".to_owned())],
                 value: 0,
             },
         ]
     }));
-    check(&metrics, "mcp_jwks_fetches_total{result=\"ok\"} 1");
-    check(&metrics, "mcp_jwks_fetches_total{result=\"ok\"} 2");
+    check(
+        &metrics,
+        "mcp_jwks_fetches_total{issuer=\"https://a\",result=\"ok\"} 1",
+    );
+    check(
+        &metrics,
+        "mcp_jwks_fetches_total{issuer=\"https://a\",result=\"ok\"} 2",
+    );
     check(&metrics, "mcp_jwks_fetches_total{result=\"error\"} 0");
     check(&metrics, "mcp_jwks_keys 3");
 }

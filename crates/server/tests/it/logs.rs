@@ -173,9 +173,13 @@ async fn tokens_and_client_secrets_never_appear_in_logs() {
 
     // Introspection mode with client_secret_post: the secret is a form field.
     let introspecting = Fixture::start(&[], |c| {
-        let mut i = c.auth.mode.introspection().cloned().expect("introspection");
+        let mut i = c.auth.issuers[0]
+            .mode
+            .introspection()
+            .cloned()
+            .expect("introspection");
         i.client_auth = auth::ClientAuth::Post;
-        c.auth.mode = auth::Mode::Introspection(i);
+        c.auth.issuers[0].mode = auth::Mode::Introspection(i);
     })
     .await;
     let opaque = "opaque-3f9c2a7e41d8b6055c1e9a7f20d4b8c3";

@@ -710,7 +710,8 @@ async fn metrics_counters_move() {
         "mcp_tool_calls_total{tool=\"render_template\",outcome=\"ok\"} 1",
         "mcp_authz_failures_total{reason=\"insufficient_scope\"} 1",
         "mcp_auth_failures_total{reason=\"missing_token\"} 1",
-        "mcp_jwks_fetches_total{result=\"ok\"} 1",
+        "mcp_jwks_fetches_total{issuer=\"",
+        "\",result=\"ok\"} 1",
         "mcp_token_cache_hits_total",
     ] {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");

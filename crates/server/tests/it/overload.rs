@@ -164,13 +164,17 @@ async fn rfc7662_introspection_cache_holds_at_most_its_bound_under_many_distinct
     const BOUND: usize = 16;
     const TOKENS: usize = 5 * BOUND;
     let server = start_tuned(|c| {
-        let mut introspection = c.auth.mode.introspection().cloned().expect("introspection");
+        let mut introspection = c.auth.issuers[0]
+            .mode
+            .introspection()
+            .cloned()
+            .expect("introspection");
         introspection.max_entries = BOUND;
         // About 2 × TOKENS calls in a row: more than the default burst of
         // the rate limit on introspection calls, which is not what this
         // test is about.
         introspection.burst = std::num::NonZeroU32::new(1000).expect("not zero");
-        c.auth.mode = auth::Mode::Introspection(introspection);
+        c.auth.issuers[0].mode = auth::Mode::Introspection(introspection);
     })
     .await;
     let tokens = distinct_tokens(&server, TOKENS);

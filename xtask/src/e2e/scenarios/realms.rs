@@ -154,7 +154,21 @@ fn refused_without_jwks_work(
         let before = JwksWork::read(server)?;
         for i in 1..=REFUSALS {
             let reply = http.post_mcp(&server.url, Some(token), None, &initialize_request())?;
-            ensure_invalid_token(&reply, &format!("{what}, request {i} of {REFUSALS}"))?;
+            if let Err(e) =
+                ensure_invalid_token(&reply, &format!("{what}, request {i} of {REFUSALS}"))
+            {
+                let now = JwksWork::read(server)?;
+                bail!(
+                    "{e:#} (JWKS work so far: fetches {} -> {}, kid-miss refreshes {} -> {}, \
+                     suppressed {} -> {})",
+                    before.fetches,
+                    now.fetches,
+                    before.kid_misses,
+                    now.kid_misses,
+                    before.suppressed,
+                    now.suppressed
+                );
+            }
         }
         let after = JwksWork::read(server)?;
         ensure!(
@@ -187,63 +201,57 @@ fn refused_without_jwks_work(
 }
 
 pub(super) fn cross_realm_refused(env: &mut Env) -> anyhow::Result<()> {
-    let http = Http::new()?;
     let alice = realm_token(env, REALM, "alice")?;
     let carol = realm_token(env, SECOND_REALM, CAROL)?;
-
+    for (user, token) in [("alice", &alice), (CAROL, &carol)] {
+        let claims = token.claims()?;
+        eprintln!(
+            "  {user}: iss {}, aud {}, kid {}",
+            claims["iss"],
+            claims["aud"],
+            kid(token)?
+        );
+    }
     // A server of realm `mcp` only (the single-issuer form): alice in,
-    // carol's valid token of `mcp-second` out.
-    let server = Server::start_with(
-        env,
-        "cross-realm-mcp",
-        Mode::Jwt,
-        &Issuers::Single(env.issuer()),
-    )?;
-    let reply = http.post_mcp(
-        &server.url,
-        Some(alice.as_str()),
-        None,
-        &initialize_request(),
-    )?;
-    ensure!(
-        reply.status == 200,
-        "alice's token on the realm-mcp server: HTTP {} {}",
-        reply.status,
-        preview(&reply.body)
-    );
-    refused_without_jwks_work(
-        &server,
-        &http,
-        carol.as_str(),
-        "an mcp-second token on the realm-mcp server",
-    )?;
-    drop(server);
-
-    // And the other way round: a server of `mcp-second` only.
-    let server = Server::start_with(
-        env,
-        "cross-realm-second",
-        Mode::Jwt,
-        &Issuers::Single(env.second_issuer()),
-    )?;
-    let reply = http.post_mcp(
-        &server.url,
-        Some(carol.as_str()),
-        None,
-        &initialize_request(),
-    )?;
-    ensure!(
-        reply.status == 200,
-        "carol's token on the realm-mcp-second server: HTTP {} {}",
-        reply.status,
-        preview(&reply.body)
-    );
-    refused_without_jwks_work(
-        &server,
-        &http,
-        alice.as_str(),
-        "an mcp token on the realm-mcp-second server",
-    )?;
+    // carol's valid token of `mcp-second` out; then the other way round.
+    // Both halves run, so a failure of one still reports the other.
+    let halves = [
+        ("cross-realm-mcp", env.issuer(), &alice, &carol, "realm-mcp"),
+        (
+            "cross-realm-second",
+            env.second_issuer(),
+            &carol,
+            &alice,
+            "realm-mcp-second",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, issuer, own, foreign, label) in halves {
+        let result = (|| -> anyhow::Result<()> {
+            let http = Http::new()?;
+            let server = Server::start_with(env, name, Mode::Jwt, &Issuers::Single(issuer))?;
+            let reply =
+                http.post_mcp(&server.url, Some(own.as_str()), None, &initialize_request())?;
+            ensure!(
+                reply.status == 200,
+                "its own realm's token: HTTP {} {}",
+                reply.status,
+                preview(&reply.body)
+            );
+            refused_without_jwks_work(
+                &server,
+                &http,
+                foreign.as_str(),
+                &format!("a foreign token on the {label} server"),
+            )
+        })();
+        if let Err(e) = result {
+            failures.push(format!("{label} server: {e:#}"));
+        }
+    }
+    if !failures.is_empty() {
+        bail!("{}", failures.join("; "));
+    }
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! `cargo xtask e2e`: end-to-end scenarios against a REAL Keycloak (the dev
-//! realm `mcp`, see `docs/keycloak.md`), the REAL release binary
+//! realm `mcp`, see `docs/keycloak.md`, plus a second realm `mcp-second`
+//! created through the Admin API for the multi-issuer scenarios), the REAL release binary
 //! `mcp-file-templates`, and real third-party MCP clients (see
 //! `e2e/clients/README.md`).
 //!
@@ -21,6 +22,7 @@
 
 mod mcp;
 mod oauth;
+mod prometheus;
 mod scenarios;
 mod server;
 
@@ -33,7 +35,7 @@ use xshell::{Shell, cmd};
 
 use crate::clients::{self, ClientTools};
 use crate::flags;
-use crate::keycloak::{Keycloak, REALM, StartOptions};
+use crate::keycloak::{Keycloak, REALM, SECOND_REALM, StartOptions};
 use crate::process::{Guard, RemovePath};
 
 /// Where the suite writes: server logs in `logs/`, and a per-run directory
@@ -67,6 +69,11 @@ impl Env {
     /// The realm's issuer, `http://localhost:K/realms/mcp`.
     pub(crate) fn issuer(&self) -> String {
         self.kc.issuer(REALM)
+    }
+
+    /// The second realm's issuer, `http://localhost:K/realms/mcp-second`.
+    pub(crate) fn second_issuer(&self) -> String {
+        self.kc.issuer(SECOND_REALM)
     }
 }
 
@@ -126,6 +133,9 @@ impl flags::E2e {
             kc.base_url(),
             kc.started_in().as_secs_f64()
         );
+        // The multi-issuer scenarios' second realm, with its own keys.
+        kc.ensure_second_realm(sh, &opts)
+            .with_context(|| format!("creating the realm {SECOND_REALM}"))?;
 
         let mut env = Env {
             sh: Shell::new()?,

@@ -69,6 +69,12 @@ pub(crate) const CLIENT_SECRETS: &[(&str, &str)] = &[
 ];
 /// The dev realm's users and their (dev-only) passwords.
 pub(crate) const USERS: &[(&str, &str)] = &[("alice", "alice"), ("bob", "bob")];
+/// The second realm of the multi-issuer e2e scenarios: the dev realm under
+/// another name with other users, created through the Admin API by
+/// [`Keycloak::ensure_second_realm`] (not by `cargo xtask keycloak` or `run-dev`).
+pub(crate) const SECOND_REALM: &str = "mcp-second";
+/// The second realm's users and their (dev-only) passwords: none of [`USERS`].
+pub(crate) const SECOND_REALM_USERS: &[(&str, &str)] = &[("carol", "carol")];
 
 /// The secret of a confidential client of the dev realm.
 pub(crate) fn client_secret(client_id: &str) -> Option<&'static str> {
@@ -78,9 +84,13 @@ pub(crate) fn client_secret(client_id: &str) -> Option<&'static str> {
         .map(|(_, s)| *s)
 }
 
-/// The password of a user of the dev realm.
+/// The password of a user of the dev realm or of [`SECOND_REALM`].
 pub(crate) fn user_password(user: &str) -> Option<&'static str> {
-    USERS.iter().find(|(u, _)| *u == user).map(|(_, p)| *p)
+    USERS
+        .iter()
+        .chain(SECOND_REALM_USERS)
+        .find(|(u, _)| *u == user)
+        .map(|(_, p)| *p)
 }
 
 fn str_field(v: &Value, key: &str) -> String {

@@ -1,8 +1,11 @@
 //! The named end-to-end scenarios, in the order they run. Each starts its
 //! own server ([`Server::start`]) and fails with a reason that says which
-//! rule did not hold. `idp_outage_serves_cached_keys_and_reports_degraded`
+//! rule did not hold. The multi-realm scenarios ([`realms`]) run after
+//! `key_rotation_under_load` (their rotation picks a priority above every
+//! RS256 key there is). `idp_outage_serves_cached_keys_and_reports_degraded`
 //! restarts Keycloak (about a minute), so it runs last.
 
+mod realms;
 mod rotation;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -79,6 +82,12 @@ pub(crate) const ALL: &[(&str, Run)] = &[
         es256_realm_key_tokens_accepted,
     ),
     ("key_rotation_under_load", rotation::key_rotation_under_load),
+    ("two_realms_each_accepted", realms::two_realms_each_accepted),
+    ("cross_realm_refused", realms::cross_realm_refused),
+    (
+        "rotation_in_one_realm_leaves_the_other",
+        realms::rotation_in_one_realm_leaves_the_other,
+    ),
     (
         "idp_outage_serves_cached_keys_and_reports_degraded",
         rotation::idp_outage_serves_cached_keys_and_reports_degraded,
@@ -111,9 +120,22 @@ pub(crate) fn user_token(
     user: &str,
     scope: &str,
 ) -> anyhow::Result<Token> {
+    user_token_in(env, keycloak::REALM, client, user, scope)
+}
+
+/// [`user_token`] from `realm` (the dev realm or [`keycloak::SECOND_REALM`],
+/// whose clients have the same ids and dev secrets).
+pub(crate) fn user_token_in(
+    env: &Env,
+    realm: &str,
+    client: &str,
+    user: &str,
+    scope: &str,
+) -> anyhow::Result<Token> {
     let password =
         keycloak::user_password(user).with_context(|| format!("no password for {user}"))?;
-    env.kc.password_token(
+    env.kc.password_token_in(
+        realm,
         client,
         keycloak::client_secret(client),
         user,

@@ -9,6 +9,11 @@
 //! minutes; introspection answers are cached for 1 s
 //! (`positive_ttl_secs = negative_ttl_secs = 1`) so a logout is seen at once.
 //!
+//! Which issuers a server trusts is an [`Issuers`]: the single-issuer
+//! `auth.issuer` form (every scenario but the multi-realm ones), or
+//! `[[auth.issuers]]` entries as in issue 13's design (profile `keycloak`,
+//! `audiences` = the resource).
+//!
 //! The process runs in its own group through [`crate::process`] (stopped on
 //! drop, panic and Ctrl-C); its output goes to `target/e2e/logs/NAME.log`.
 
@@ -24,6 +29,7 @@ use serde_json::Value;
 
 use super::Env;
 use super::mcp::{Http, Reply};
+use super::prometheus;
 use crate::keycloak::client_secret;
 use crate::process::{Guard, ProcessGroup};
 
@@ -57,6 +63,20 @@ pub(crate) enum Mode {
     Introspection,
 }
 
+/// The issuers a scenario's server trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Issuers {
+    /// `auth.issuer = "…"` (the single-issuer form), with `[introspection]`
+    /// at that issuer's endpoint for the verify-online tools.
+    Single(String),
+    /// One `[[auth.issuers]]` entry each (`profile = "keycloak"`,
+    /// `audiences` = the resource), no `auth.issuer`. No introspection is
+    /// configured (the spec's per-issuer `[auth.issuers.introspection]`
+    /// is not used): `jwt` mode only, and no verify-online tool
+    /// (`delete_template`) can pass.
+    Several(Vec<String>),
+}
+
 /// A running server; stopped when dropped.
 pub(crate) struct Server {
     process: Arc<ProcessGroup>,
@@ -71,10 +91,20 @@ pub(crate) struct Server {
 
 impl Server {
     /// Writes the config, starts the binary, and waits until `/readyz` is
-    /// 200 `ok` (signing keys loaded).
+    /// 200 `ok` (signing keys loaded). The server trusts the dev realm.
     pub(crate) fn start(env: &Env, name: &str, mode: Mode) -> anyhow::Result<Server> {
+        Server::start_with(env, name, mode, &Issuers::Single(env.issuer()))
+    }
+
+    /// [`Server::start`] trusting `issuers`.
+    pub(crate) fn start_with(
+        env: &Env,
+        name: &str,
+        mode: Mode,
+        issuers: &Issuers,
+    ) -> anyhow::Result<Server> {
         let config_path = env.run_dir.join(format!("{name}.toml"));
-        std::fs::write(&config_path, config_toml(env, mode))
+        std::fs::write(&config_path, config_toml(env, mode, issuers)?)
             .with_context(|| format!("writing {}", config_path.display()))?;
         let log_path = env.logs.join(format!("{name}.log"));
         let log =
@@ -135,25 +165,29 @@ impl Server {
         Ok((reply.status, body))
     }
 
-    /// One sample of `/metrics`: the value of the line that starts with
-    /// `series` (name plus labels, e.g. `mcp_jwks_fetches_total{result="ok"}`),
-    /// 0 when absent.
-    pub(crate) fn metric(&self, series: &str) -> anyhow::Result<f64> {
+    /// One sample of `/metrics`: the sum of every line of the queried
+    /// metric whose labels include the queried ones (see [`prometheus`]),
+    /// 0 when none. `mcp_jwks_fetches_total{result="ok"}` is the total over
+    /// every issuer, with or without an `issuer` label on the lines.
+    pub(crate) fn metric(&self, query: &str) -> anyhow::Result<f64> {
+        let body = self.metrics_body()?;
+        prometheus::sum(&body, query)
+    }
+
+    /// [`Server::metric`] of one issuer: `query` with `issuer="…"` added,
+    /// e.g. `mcp_jwks_kid_miss_refreshes_total{issuer="http://…/realms/mcp"}`.
+    pub(crate) fn metric_for_issuer(&self, query: &str, issuer: &str) -> anyhow::Result<f64> {
+        let query = prometheus::with_label(query, "issuer", issuer)?;
+        self.metric(&query)
+    }
+
+    /// `GET /metrics`.
+    fn metrics_body(&self) -> anyhow::Result<String> {
         let reply: Reply = self.http.get(&format!("{}/metrics", self.base), None)?;
         if reply.status != 200 {
             bail!("GET /metrics: HTTP {}", reply.status);
         }
-        for line in reply.body.lines() {
-            if let Some(rest) = line.strip_prefix(series)
-                && let Some(value) = rest.strip_prefix(' ')
-            {
-                return value
-                    .trim()
-                    .parse()
-                    .with_context(|| format!("metric line {line:?}"));
-            }
-        }
-        Ok(0.0)
+        Ok(reply.body)
     }
 
     /// The last `lines` lines of the server log.
@@ -162,7 +196,7 @@ impl Server {
     }
 }
 
-fn config_toml(env: &Env, mode: Mode) -> String {
+fn config_toml(env: &Env, mode: Mode, issuers: &Issuers) -> anyhow::Result<String> {
     let mode = match mode {
         Mode::Jwt => "jwt",
         Mode::Introspection => "introspection",
@@ -176,25 +210,88 @@ fn config_toml(env: &Env, mode: Mode) -> String {
         toml_string(&env.templates.display().to_string())
     );
     let _ = writeln!(toml, "\n[auth]\nmode = \"{mode}\"");
-    let _ = writeln!(toml, "issuer = {}", toml_string(&env.issuer()));
     let _ = writeln!(toml, "leeway_secs = {LEEWAY_SECS}");
+    let introspected_issuer = match issuers {
+        Issuers::Single(issuer) => {
+            let _ = writeln!(toml, "issuer = {}", toml_string(issuer));
+            Some(issuer)
+        }
+        Issuers::Several(list) => {
+            if mode != "jwt" {
+                bail!("a server with several issuers runs in jwt mode only (issue 13)");
+            }
+            if list.is_empty() {
+                bail!("Issuers::Several needs at least one issuer");
+            }
+            toml.push_str(&issuer_entries(list, &env.resource));
+            None
+        }
+    };
     let _ = writeln!(
         toml,
         "\n[jwks]\nttl_secs = {JWKS_TTL_SECS}\nrefresh_ahead_secs = {JWKS_REFRESH_AHEAD_SECS}\nmiss_cooldown_secs = 2"
     );
-    let _ = writeln!(
-        toml,
-        "\n[introspection]\nendpoint = {}\nclient_id = \"mcp-server\"",
-        toml_string(&env.kc.oidc_url("token/introspect"))
-    );
-    let _ = writeln!(
-        toml,
-        "positive_ttl_secs = {INTROSPECTION_TTL_SECS}\nnegative_ttl_secs = {INTROSPECTION_TTL_SECS}"
-    );
+    if let Some(issuer) = introspected_issuer {
+        let _ = writeln!(
+            toml,
+            "\n[introspection]\nendpoint = {}\nclient_id = \"mcp-server\"",
+            toml_string(&format!(
+                "{issuer}/protocol/openid-connect/token/introspect"
+            ))
+        );
+        let _ = writeln!(
+            toml,
+            "positive_ttl_secs = {INTROSPECTION_TTL_SECS}\nnegative_ttl_secs = {INTROSPECTION_TTL_SECS}"
+        );
+    }
+    Ok(toml)
+}
+
+/// `[[auth.issuers]]` entries (issue 13), to follow the `[auth]` keys.
+fn issuer_entries(issuers: &[String], resource: &str) -> String {
+    let mut toml = String::new();
+    for issuer in issuers {
+        let _ = writeln!(
+            toml,
+            "\n[[auth.issuers]]\nissuer = {}\nprofile = \"keycloak\"\naudiences = [{}]",
+            toml_string(issuer),
+            toml_string(resource)
+        );
+    }
     toml
 }
 
 /// A TOML basic string.
 fn toml_string(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_entries_follow_the_issue_13_design() {
+        let toml = issuer_entries(
+            &[
+                "http://localhost:8080/realms/mcp".to_owned(),
+                "http://localhost:8080/realms/mcp-second".to_owned(),
+            ],
+            "http://127.0.0.1:4000/mcp",
+        );
+        assert_eq!(
+            toml,
+            "
+[[auth.issuers]]
+issuer = \"http://localhost:8080/realms/mcp\"
+profile = \"keycloak\"
+audiences = [\"http://127.0.0.1:4000/mcp\"]
+
+[[auth.issuers]]
+issuer = \"http://localhost:8080/realms/mcp-second\"
+profile = \"keycloak\"
+audiences = [\"http://127.0.0.1:4000/mcp\"]
+"
+        );
+    }
 }

@@ -37,15 +37,25 @@ pub(crate) enum KeyAlgorithm {
 impl Keycloak {
     /// The dev realm's admin URL plus `path`, e.g. `/keys`.
     fn admin_url(&self, path: &str) -> String {
-        format!("{}/admin/realms/{REALM}{path}", self.base_url)
+        self.realm_admin_url(REALM, path)
+    }
+
+    /// `realm`'s admin URL plus `path`.
+    fn realm_admin_url(&self, realm: &str, path: &str) -> String {
+        format!("{}/admin/realms/{realm}{path}", self.base_url)
     }
 
     /// Every key of the dev realm with its status and provider.
     pub(crate) fn keys(&self) -> anyhow::Result<Vec<KeyInfo>> {
+        self.keys_in(REALM)
+    }
+
+    /// Every key of `realm` with its status and provider.
+    pub(crate) fn keys_in(&self, realm: &str) -> anyhow::Result<Vec<KeyInfo>> {
         let admin = self.admin_token()?;
         let body = self
             .http
-            .get(&self.admin_url("/keys"), Some(admin.as_str()))?
+            .get(&self.realm_admin_url(realm, "/keys"), Some(admin.as_str()))?
             .ok()?
             .json()?;
         let keys = body["keys"]
@@ -204,10 +214,19 @@ impl Keycloak {
     /// Points the audience mappers of the dev realm's client scopes at
     /// `audience` (for a realm that was imported with another one).
     pub(crate) fn set_audience(&self, audience: &str) -> anyhow::Result<()> {
+        self.set_audience_in(REALM, audience)
+    }
+
+    /// [`Keycloak::set_audience`] in `realm` (the dev realm or one derived
+    /// from it, such as [`super::SECOND_REALM`]).
+    pub(crate) fn set_audience_in(&self, realm: &str, audience: &str) -> anyhow::Result<()> {
         let admin = self.admin_token()?;
         let scopes = self
             .http
-            .get(&self.admin_url("/client-scopes"), Some(admin.as_str()))?
+            .get(
+                &self.realm_admin_url(realm, "/client-scopes"),
+                Some(admin.as_str()),
+            )?
             .ok()?
             .json()?;
         let mcp_scopes = scopes
@@ -228,10 +247,13 @@ impl Keycloak {
                 }
                 let mut mapper = mapper.clone();
                 mapper["config"]["included.custom.audience"] = json!(audience);
-                let url = self.admin_url(&format!(
-                    "/client-scopes/{scope_id}/protocol-mappers/models/{}",
-                    str_field(&mapper, "id")
-                ));
+                let url = self.realm_admin_url(
+                    realm,
+                    &format!(
+                        "/client-scopes/{scope_id}/protocol-mappers/models/{}",
+                        str_field(&mapper, "id")
+                    ),
+                );
                 self.http.put_json(&url, admin.as_str(), &mapper)?.ok()?;
             }
         }

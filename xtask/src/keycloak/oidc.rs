@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::Keycloak;
+use super::{Keycloak, REALM};
 
 /// An access token. Its Debug output never shows the token.
 pub(crate) struct Token {
@@ -94,6 +94,19 @@ impl Keycloak {
         password: &str,
         scopes: &str,
     ) -> anyhow::Result<Token> {
+        self.password_token_in(REALM, client, secret, user, password, scopes)
+    }
+
+    /// [`Keycloak::password_token`] from `realm`, e.g. [`super::SECOND_REALM`].
+    pub(crate) fn password_token_in(
+        &self,
+        realm: &str,
+        client: &str,
+        secret: Option<&str>,
+        user: &str,
+        password: &str,
+        scopes: &str,
+    ) -> anyhow::Result<Token> {
         let mut form = vec![
             ("grant_type", "password"),
             ("client_id", client),
@@ -106,8 +119,11 @@ impl Keycloak {
         if !scopes.is_empty() {
             form.push(("scope", scopes));
         }
-        token_from(self.http.post_form(&self.oidc_url("token"), &form)?)
-            .with_context(|| format!("password grant for {user} with client {client}"))
+        token_from(
+            self.http
+                .post_form(&self.oidc_url_in(realm, "token"), &form)?,
+        )
+        .with_context(|| format!("password grant for {user} with client {client} in realm {realm}"))
     }
 
     /// A client's own access token (client credentials grant, service account).

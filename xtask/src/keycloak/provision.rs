@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use xshell::{Shell, cmd};
 
-use super::{DEFAULT_AUDIENCE, REALM, dist, write_json};
+use super::{DEFAULT_AUDIENCE, REALM, SECOND_REALM, SECOND_REALM_USERS, dist, write_json};
 use crate::http::Http;
 use crate::process::{Guard, ProcessGroup, RemovePath, Stop};
 
@@ -250,7 +250,12 @@ impl Keycloak {
 
     /// `…/protocol/openid-connect/{endpoint}` of the dev realm, e.g. `token`, `certs`.
     pub(crate) fn oidc_url(&self, endpoint: &str) -> String {
-        format!("{}/protocol/openid-connect/{endpoint}", self.issuer(REALM))
+        self.oidc_url_in(REALM, endpoint)
+    }
+
+    /// `…/protocol/openid-connect/{endpoint}` of `realm`.
+    pub(crate) fn oidc_url_in(&self, realm: &str, endpoint: &str) -> String {
+        format!("{}/protocol/openid-connect/{endpoint}", self.issuer(realm))
     }
 
     /// How long the start took until ready (zero for an existing server).
@@ -282,33 +287,63 @@ impl Keycloak {
         }
     }
 
-    /// Imports the realm into an existing server when it is missing, or
-    /// else sets its audience.
+    /// Creates [`SECOND_REALM`] on a running server through the Admin API
+    /// (derived from the dev realm by [`second_realm_representation`]), or,
+    /// when it exists already, points its audience mappers at
+    /// `opts.audience`; then checks that its discovery document names the
+    /// expected issuer. Keycloak generates the realm's own signing keys.
+    pub(crate) fn ensure_second_realm(
+        &self,
+        sh: &Shell,
+        opts: &StartOptions,
+    ) -> anyhow::Result<()> {
+        let realm = second_realm_representation(&sh.current_dir().join(REALM_FILE), opts)?;
+        self.ensure_realm(&realm, &opts.audience)?;
+        let discovery = format!(
+            "{}/.well-known/openid-configuration",
+            self.issuer(SECOND_REALM)
+        );
+        let doc = self.http.get(&discovery, None)?.ok()?.json()?;
+        if doc["issuer"] != self.issuer(SECOND_REALM) {
+            bail!(
+                "realm {SECOND_REALM}: discovery says issuer {}, expected {}",
+                doc["issuer"],
+                self.issuer(SECOND_REALM)
+            );
+        }
+        Ok(())
+    }
+
+    /// Imports `realm` (a realm representation; its name in `realm`) into
+    /// a running server when it is missing, or else sets its audience.
     fn ensure_realm(&self, realm: &Value, audience: &str) -> anyhow::Result<()> {
-        let discovery = format!("{}/.well-known/openid-configuration", self.issuer(REALM));
+        let name = realm["realm"]
+            .as_str()
+            .context("the realm representation has no `realm` name")?;
+        let discovery = format!("{}/.well-known/openid-configuration", self.issuer(name));
         let reply = self
             .http
             .get(&discovery, None)
             .with_context(|| format!("is Keycloak running at {}?", self.base_url))?;
         if reply.status == 404 {
-            eprintln!("keycloak: importing realm {REALM} through the Admin API");
+            eprintln!("keycloak: importing realm {name} through the Admin API");
             let admin = self.admin_token()?;
             let url = format!("{}/admin/realms", self.base_url);
             self.http
                 .post_json(&url, admin.as_str(), realm)?
                 .ok()
-                .context("importing the realm")?;
+                .with_context(|| format!("importing the realm {name}"))?;
         } else {
             let doc = reply.ok()?.json()?;
             let issuer = doc["issuer"].as_str().unwrap_or_default();
-            if issuer != self.issuer(REALM) {
+            if issuer != self.issuer(name) {
                 eprintln!(
                     "keycloak: warning: the realm's issuer is {issuer:?}, not {:?}: tokens will carry that `iss`; \
                      pin Keycloak's --hostname or set KEYCLOAK_URL to its hostname",
-                    self.issuer(REALM)
+                    self.issuer(name)
                 );
             }
-            self.set_audience(audience)?;
+            self.set_audience_in(name, audience)?;
         }
         Ok(())
     }
@@ -507,5 +542,67 @@ pub(super) fn realm_representation(path: &Path, opts: &StartOptions) -> anyhow::
             .context("mcp-client has no redirectUris")?;
         uris.extend(opts.extra_redirect_uris.iter().map(|u| json!(u)));
     }
+    Ok(realm)
+}
+
+/// The second realm, [`SECOND_REALM`]: the dev realm read from `path` with
+/// `opts` applied (audience, redirect URIs), renamed, without any key
+/// material or ids (Keycloak generates its own signing keys and ids), and
+/// with its own users ([`SECOND_REALM_USERS`]) instead of alice and bob. The
+/// clients, their (dev) secrets, the client scopes and their audience
+/// mappers and the role gating are the dev realm's, so the two cannot drift.
+pub(super) fn second_realm_representation(
+    path: &Path,
+    opts: &StartOptions,
+) -> anyhow::Result<Value> {
+    let mut realm = realm_representation(path, opts)?;
+    if realm["realm"] != REALM {
+        bail!(
+            "{}: expected the realm {REALM}, found {}",
+            path.display(),
+            realm["realm"]
+        );
+    }
+    let object = realm
+        .as_object_mut()
+        .context("the realm file is not a JSON object")?;
+    // Key material and ids would make the two realms share keys or clash.
+    for key in ["id", "keys", "components"] {
+        object.remove(key);
+    }
+    object.insert("realm".into(), json!(SECOND_REALM));
+    object.insert(
+        "displayName".into(),
+        json!("mcp-file-templates (dev, second issuer)"),
+    );
+    // Service accounts stay (client credentials need their roles); people
+    // are replaced.
+    let mut users: Vec<Value> = object
+        .get("users")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|u| u.get("serviceAccountClientId").is_some())
+        .cloned()
+        .collect();
+    for (name, password) in SECOND_REALM_USERS {
+        let mut first = name.chars();
+        let first_name: String = first
+            .next()
+            .map(|c| c.to_uppercase().chain(first).collect())
+            .unwrap_or_default();
+        users.push(json!({
+            "username": name,
+            "enabled": true,
+            "email": format!("{name}@example.com"),
+            "emailVerified": true,
+            "firstName": first_name,
+            "lastName": "Second",
+            "credentials": [{ "type": "password", "value": password, "temporary": false }],
+            "realmRoles": ["mcp-user"],
+            "requiredActions": [],
+        }));
+    }
+    object.insert("users".into(), Value::Array(users));
     Ok(realm)
 }

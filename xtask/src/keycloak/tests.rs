@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::dist::parse_java_version;
-use super::provision::{REALM_FILE, realm_representation};
+use super::provision::{REALM_FILE, realm_representation, second_realm_representation};
 use super::*;
 
 fn realm_path() -> PathBuf {
@@ -305,4 +305,73 @@ fn token_debug_never_shows_the_token() {
     let debug = format!("{token:?}");
     assert!(!debug.contains("eyJ"), "{debug}");
     assert!(debug.contains("<redacted>"));
+}
+
+fn second_realm(opts: &StartOptions) -> Value {
+    match second_realm_representation(&realm_path(), opts) {
+        Ok(realm) => realm,
+        Err(e) => panic!("second realm: {e:#}"),
+    }
+}
+
+fn usernames(realm: &Value) -> Vec<String> {
+    realm["users"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|u| u["username"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The second realm is the dev realm renamed, with its own people only, no
+/// key material or ids (Keycloak generates its own keys), and the same
+/// clients, scopes, audience (after the options) and role gating.
+#[test]
+fn second_realm_is_the_dev_realm_renamed_with_its_own_users() {
+    let mut opts = options("http://127.0.0.1:4321/mcp");
+    opts.extra_redirect_uris
+        .push("http://127.0.0.1:5555/callback".into());
+    let dev = realm(&opts);
+    let second = second_realm(&opts);
+    assert_eq!(second["realm"], SECOND_REALM);
+    assert_ne!(SECOND_REALM, REALM);
+    for key in ["id", "keys", "components"] {
+        assert!(second.get(key).is_none(), "the second realm carries {key}");
+    }
+    assert_eq!(
+        usernames(&second),
+        [
+            "service-account-mcp-test",
+            "service-account-mcp-short",
+            "carol"
+        ]
+    );
+    for (name, _) in USERS {
+        assert!(!usernames(&second).iter().any(|u| u == name), "{name}");
+    }
+    let carol = second["users"]
+        .as_array()
+        .and_then(|users| users.iter().find(|u| u["username"] == "carol"))
+        .cloned()
+        .unwrap_or_default();
+    for field in ["email", "firstName", "lastName"] {
+        assert!(
+            carol[field].as_str().is_some_and(|v| !v.is_empty()),
+            "carol lacks {field}"
+        );
+    }
+    assert_eq!(carol["credentials"][0]["value"], "carol");
+    assert_eq!(carol["realmRoles"], serde_json::json!(["mcp-user"]));
+    assert_eq!(user_password("carol"), Some("carol"));
+    for key in ["clients", "clientScopes", "scopeMappings", "roles"] {
+        assert_eq!(second[key], dev[key], "{key} differs from the dev realm");
+    }
+    assert_eq!(
+        audiences(&second, "mcp:tools"),
+        ["http://127.0.0.1:4321/mcp", "mcp-server"]
+    );
+    assert!(
+        strings(&client(&second, "mcp-client")["redirectUris"])
+            .contains(&"http://127.0.0.1:5555/callback")
+    );
 }

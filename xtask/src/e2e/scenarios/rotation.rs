@@ -16,13 +16,13 @@ use crate::e2e::mcp::{Http, Session, initialize_request, preview, tool_result};
 use crate::e2e::server::{self, Mode, Server};
 use crate::keycloak::KeyAlgorithm;
 
-const FETCH_OK: &str = "mcp_jwks_fetches_total{result=\"ok\"}";
-const FETCH_ERROR: &str = "mcp_jwks_fetches_total{result=\"error\"}";
-const KID_MISS: &str = "mcp_jwks_kid_miss_refreshes_total";
-const KEYS: &str = "mcp_jwks_keys";
+pub(super) const FETCH_OK: &str = "mcp_jwks_fetches_total{result=\"ok\"}";
+pub(super) const FETCH_ERROR: &str = "mcp_jwks_fetches_total{result=\"error\"}";
+pub(super) const KID_MISS: &str = "mcp_jwks_kid_miss_refreshes_total";
+pub(super) const KEYS: &str = "mcp_jwks_keys";
 
 /// Calls `render_template` in a loop with the current token until stopped.
-struct Load {
+pub(super) struct Load {
     shared: Arc<Shared>,
     handle: Option<JoinHandle<()>>,
 }
@@ -49,7 +49,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Load {
-    fn start(url: &str, token: &str) -> anyhow::Result<Load> {
+    pub(super) fn start(url: &str, token: &str) -> anyhow::Result<Load> {
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             token: Mutex::new((0, token.to_owned())),
@@ -98,12 +98,12 @@ impl Load {
         })
     }
 
-    fn ok(&self) -> u64 {
+    pub(super) fn ok(&self) -> u64 {
         lock(&self.shared.stats).ok
     }
 
     /// Switches to `token` and waits until a call with it succeeded.
-    fn switch(&self, token: &str, timeout: Duration) -> anyhow::Result<()> {
+    pub(super) fn switch(&self, token: &str, timeout: Duration) -> anyhow::Result<()> {
         let generation = {
             let mut current = lock(&self.shared.token);
             *current = (current.0 + 1, token.to_owned());
@@ -121,7 +121,7 @@ impl Load {
     }
 
     /// Waits for `n` more successful calls.
-    fn wait_calls(&self, n: u64, timeout: Duration) -> anyhow::Result<()> {
+    pub(super) fn wait_calls(&self, n: u64, timeout: Duration) -> anyhow::Result<()> {
         let target = self.ok() + n;
         let deadline = Instant::now() + timeout;
         while self.ok() < target {
@@ -135,7 +135,7 @@ impl Load {
         Ok(())
     }
 
-    fn failures(&self) -> String {
+    pub(super) fn failures(&self) -> String {
         let stats = lock(&self.shared.stats);
         format!(
             "{} ok, {} failed {:?}",
@@ -144,7 +144,7 @@ impl Load {
     }
 
     /// Stops the loop; fails unless every call succeeded.
-    fn finish(mut self) -> anyhow::Result<u64> {
+    pub(super) fn finish(mut self) -> anyhow::Result<u64> {
         self.stop();
         let stats = lock(&self.shared.stats);
         ensure!(
@@ -172,7 +172,7 @@ impl Drop for Load {
 }
 
 /// Polls `check` every 250 ms until it returns `Some`, for at most `bound`.
-fn poll<T>(
+pub(super) fn poll<T>(
     bound: Duration,
     what: &str,
     mut check: impl FnMut() -> anyhow::Result<Option<T>>,

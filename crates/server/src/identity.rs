@@ -102,3 +102,36 @@ pub fn audit(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(issuer: &str, sub: Option<&str>, client: Option<&str>) -> Principal {
+        Principal {
+            issuer: issuer.to_owned(),
+            subject: sub.map(str::to_owned),
+            client_id: client.map(str::to_owned),
+            scopes: auth::Scopes::default(),
+            audience: Vec::new(),
+            expires_at: 0,
+            source: auth::PrincipalSource::Jwt,
+        }
+    }
+
+    #[test]
+    fn one_subject_in_two_issuers_is_two_owners() {
+        // MCP authorization: sessions are bound to (issuer, subject). The
+        // same `sub` in two realms (or two tenants) are different users.
+        let realm_a = principal("https://idp/realms/a", Some("alice"), None);
+        let realm_b = principal("https://idp/realms/b", Some("alice"), None);
+        let owner = Owner::of(&realm_a).expect("has a subject");
+        assert!(owner.is(&realm_a));
+        assert!(!owner.is(&realm_b));
+        assert_ne!(Owner::of(&realm_b), Some(owner));
+        // A client-credentials token of another issuer with the same client id.
+        let client_a = principal("https://idp/realms/a", None, Some("svc"));
+        let client_b = principal("https://idp/realms/b", None, Some("svc"));
+        assert!(!Owner::of(&client_a).expect("client").is(&client_b));
+    }
+}

@@ -606,3 +606,25 @@ fn single_issuer_form_takes_a_profile() {
     );
     check_err(&[], "[auth]\nprofile = \"nope\"\n", "auth.profile");
 }
+
+/// Every TOML block of `docs/identity-providers.md` is a configuration this
+/// server accepts (secret files aside: those paths exist only on a host).
+#[test]
+fn identity_provider_doc_examples_build() {
+    let doc = include_str!("../../../../docs/identity-providers.md");
+    let mut blocks = 0;
+    let mut rest = doc;
+    while let Some(start) = rest.find("```toml\n") {
+        let body = &rest[start + 8..];
+        let end = body.find("```").expect("closed block");
+        let toml = &body[..end];
+        rest = &body[end + 3..];
+        blocks += 1;
+        match check(&[], toml) {
+            Ok(_) => {}
+            Err(e) if e.key.ends_with("client_secret_file") => {}
+            Err(e) => panic!("docs/identity-providers.md block {blocks}: {e}\n{toml}"),
+        }
+    }
+    assert!(blocks >= 5, "only {blocks} toml blocks found");
+}

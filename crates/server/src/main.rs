@@ -71,6 +71,28 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             "!!! allow_insecure_http is ON: signing keys and introspection (with its client secret) may travel over plain http to a non-loopback host. Use https in production. !!!"
         );
     }
+    // Verify-online tools re-check a token by introspection; an issuer
+    // without an introspection endpoint (Entra has none) cannot be asked, so
+    // its tokens are judged locally there too. Say so once, by issuer.
+    let introspecting = config
+        .auth
+        .issuers
+        .iter()
+        .filter(|i| i.mode.introspection().is_some())
+        .count();
+    if introspecting > 0 && introspecting < config.auth.issuers.len() {
+        for issuer in config
+            .auth
+            .issuers
+            .iter()
+            .filter(|i| i.mode.introspection().is_none())
+        {
+            tracing::warn!(
+                issuer = %issuer.validation.issuer,
+                "this issuer has no introspection endpoint: auth.verify_online_tools are checked locally for its tokens (a revoked token works until it expires)"
+            );
+        }
+    }
     tracing::info!(
         bind = %config.bind,
         resource = %config.resource(),

@@ -11,7 +11,8 @@
 //!
 //! Every response carries the absolute `resource_metadata` URL (RFC 9728
 //! §5.1), so a client that knows nothing can discover the authorization
-//! server from any failure. `error_description` is generic per class: the
+//! server from any failure, and every 401 the scopes to request
+//! ([`ChallengeContext::scope`]). `error_description` is generic per class: the
 //! precise reason goes to the log (at `debug`), never to the caller.
 //!
 //! When the authorization server is unreachable and the token cannot be
@@ -47,6 +48,13 @@ pub struct ChallengeContext {
     pub resource_metadata: String,
     /// An optional `realm` (RFC 6750 §3).
     pub realm: Option<String>,
+    /// The scopes a client should request (space-separated), sent as
+    /// `scope` in every 401 challenge: MCP authorization (2025-11-25 and
+    /// 2026-07-28, "Scope Selection Strategy") says the server SHOULD, so
+    /// that a client asks for what the resource needs on its first
+    /// authorization instead of guessing. A 403 `insufficient_scope` names
+    /// what the refused call needs instead.
+    pub scope: Option<String>,
 }
 
 /// Builds the response for an authentication or authorization failure.
@@ -65,6 +73,10 @@ pub fn challenge(error: &Error, ctx: &ChallengeContext) -> Response<Body> {
     }
     if let ErrorKind::InsufficientScope { required } = kind {
         push_param(&mut header, "scope", &required.join(" "));
+    } else if status == StatusCode::UNAUTHORIZED
+        && let Some(scope) = ctx.scope.as_deref().filter(|s| !s.is_empty())
+    {
+        push_param(&mut header, "scope", scope);
     }
     push_param(&mut header, "resource_metadata", &ctx.resource_metadata);
 

@@ -9,6 +9,8 @@
 //! does not do. Under [`crate::TypPolicy::Rfc9068Strict`] the RFC 9068 §2.2
 //! claims of a JWT access token are required.
 
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -147,7 +149,15 @@ pub(crate) struct ClaimRules {
     pub(crate) profile: Profile,
     /// [`Profile::Entra`]: application roles to the scopes they grant.
     pub(crate) role_scopes: Vec<(String, Vec<String>)>,
+    /// When an audience refusal was last logged at `warn` (Unix seconds).
+    pub(crate) audience_warned_at: AtomicI64,
 }
+
+/// At most one `warn` per this many seconds per issuer for tokens refused
+/// for their audience; the others go to `debug`. A misconfigured audience
+/// mapper refuses every token of every user: one line says why, a flood of
+/// them would drown the log.
+pub(crate) const AUDIENCE_WARN_EVERY_SECS: i64 = 60;
 
 impl ClaimRules {
     /// Checks the claims at time `now` (Unix seconds) and builds the principal.
@@ -205,6 +215,7 @@ impl ClaimRules {
                     .as_deref()
                     .is_some_and(|a| self.accepts_audience(a)));
         if !aud_ok {
+            self.explain_audience(&audience, claims.azp.as_deref(), now);
             return err(ErrorKind::InvalidAudience);
         }
 
@@ -263,6 +274,30 @@ impl ClaimRules {
             expires_at: exp,
             source,
         })
+    }
+
+    /// Says which audience a signature-valid token had and which we expected,
+    /// so that a Keycloak audience-mapper mistake is found in one look. The
+    /// values are identifiers (resource URLs, client ids), never the token.
+    fn explain_audience(&self, audience: &[String], azp: Option<&str>, now: i64) {
+        let last = self.audience_warned_at.load(Relaxed);
+        let warn = now.saturating_sub(last) >= AUDIENCE_WARN_EVERY_SECS
+            && self
+                .audience_warned_at
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_ok();
+        let issuer = self.issuers.first().map_or("", String::as_str);
+        if warn {
+            tracing::warn!(
+                issuer,
+                token_aud = ?audience,
+                token_azp = azp.unwrap_or("-"),
+                expected = ?self.audiences,
+                "token refused: its aud does not name this resource (check the issuer's audience mapper or resource indicator); further refusals are logged at debug for {AUDIENCE_WARN_EVERY_SECS} s"
+            );
+        } else {
+            tracing::debug!(issuer, token_aud = ?audience, token_azp = azp.unwrap_or("-"), expected = ?self.audiences, "token refused for its audience");
+        }
     }
 
     /// Whether one `aud` value names us (RFC 8707 §2, RFC 3986 §6.2.2–6.2.3).

@@ -54,7 +54,11 @@
 //! let layer = auth::AuthLayer::new(
 //!     Arc::new(validator),
 //!     vec!["mcp:tools".into()],
-//!     auth::ChallengeContext { resource_metadata: meta.metadata_url(), realm: None },
+//!     auth::ChallengeContext {
+//!         resource_metadata: meta.metadata_url(),
+//!         realm: None,
+//!         scope: Some("mcp:tools".into()),
+//!     },
 //! );
 //! let app: axum::Router = axum::Router::new()
 //!     .route("/mcp", axum::routing::post(|| async { "ok" }))

@@ -33,7 +33,10 @@
 use std::{
     collections::HashMap,
     fmt,
-    sync::{Arc, atomic::Ordering::Relaxed},
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering::Relaxed},
+    },
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -207,6 +210,7 @@ impl Validator {
                     require_rfc9068: validation.typ == TypPolicy::Rfc9068Strict,
                     profile: validation.profile,
                     role_scopes: validation.role_scopes,
+                    audience_warned_at: AtomicI64::new(i64::MIN),
                 },
                 algorithms: validation.algorithms,
                 typ: validation.typ,

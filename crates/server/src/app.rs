@@ -112,6 +112,9 @@ pub fn build_app(config: &Config, deps: AppDeps) -> anyhow::Result<Router> {
     let challenge = ChallengeContext {
         resource_metadata: meta.metadata_url(),
         realm: None,
+        // What every MCP request needs: the scopes a client should ask for
+        // first (a tool that needs more is answered 403 with its scopes).
+        scope: Some(config.policy.base().join(" ")),
     };
 
     let mcp = mcp_router(

@@ -210,6 +210,13 @@ fn discovery_401_metadata_then_authorization_server(env: &mut Env) -> anyhow::Re
         !challenge.contains("error="),
         "RFC 6750 §3.1: no error without credentials, got {challenge:?}"
     );
+    // MCP authorization (2025-11-25, 2026-07-28), scope selection: the 401
+    // names the scopes to request first.
+    let scope = challenge_param(challenge, "scope");
+    ensure!(
+        scope.as_deref() == Some("mcp:tools"),
+        "the 401 should name scope \"mcp:tools\", got {scope:?} in {challenge:?}"
+    );
     let metadata_url = challenge_param(challenge, "resource_metadata")
         .with_context(|| format!("no resource_metadata in {challenge:?}"))?;
     // RFC 9728 §3.1: absolute, the resource's path inserted after the well-known prefix.

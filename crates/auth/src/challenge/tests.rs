@@ -14,6 +14,7 @@ fn ctx() -> ChallengeContext {
         resource_metadata: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
             .into(),
         realm: Some("mcp".into()),
+        scope: Some("mcp:tools".into()),
     }
 }
 
@@ -123,8 +124,32 @@ fn rfc6750_no_error_without_credentials() {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         www_authenticate(&resp),
-        "Bearer realm=\"mcp\", resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\""
+        "Bearer realm=\"mcp\", scope=\"mcp:tools\", resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\""
     );
+}
+
+#[test]
+fn mcp_scope_selection_every_401_names_the_scopes_to_request() {
+    // MCP authorization 2025-11-25 / 2026-07-28, "Scope Selection
+    // Strategy": the server SHOULD include `scope` in the 401 challenge;
+    // other statuses carry none (a 403 names what the call needs).
+    for (kind, status, _) in table() {
+        let label = kind.label();
+        let scoped = matches!(kind, ErrorKind::InsufficientScope { .. });
+        let resp = challenge(&Error::from(kind), &ctx());
+        let h = www_authenticate(&resp);
+        let expect = status == StatusCode::UNAUTHORIZED;
+        assert_eq!(h.contains("scope=\"mcp:tools\""), expect, "{label}: {h}");
+        if !expect && !scoped {
+            assert!(!h.contains("scope="), "{label}: {h}");
+        }
+    }
+    let none = ChallengeContext {
+        scope: None,
+        ..ctx()
+    };
+    let resp = challenge(&Error::from(ErrorKind::Expired), &none);
+    assert!(!www_authenticate(&resp).contains("scope="));
 }
 
 #[test]
@@ -156,6 +181,7 @@ fn rfc9110_quoted_string_escaping() {
     let ctx = ChallengeContext {
         resource_metadata: "https://x/.well-known/oauth-protected-resource".into(),
         realm: Some("a \"quoted\" \\ realm\r\nInjected: yes".into()),
+        scope: None,
     };
     let resp = challenge(&Error::from(ErrorKind::MissingToken), &ctx);
     let h = www_authenticate(&resp);

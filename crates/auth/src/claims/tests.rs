@@ -19,6 +19,7 @@ fn rules(accept_azp_only: bool) -> ClaimRules {
         require_rfc9068: false,
         profile: Profile::Generic,
         role_scopes: Vec::new(),
+        audience_warned_at: std::sync::atomic::AtomicI64::new(i64::MIN),
     }
 }
 

@@ -119,6 +119,7 @@ impl Env {
             ChallengeContext {
                 resource_metadata: METADATA.into(),
                 realm: None,
+                scope: Some("mcp:tools".into()),
             },
         );
         Router::new()
@@ -936,6 +937,7 @@ async fn layer_shares_the_cached_principal() {
                 ChallengeContext {
                     resource_metadata: METADATA.into(),
                     realm: None,
+                    scope: Some("mcp:tools".into()),
                 },
             ))
     };
@@ -954,7 +956,9 @@ async fn rfc6750_no_error_without_credentials() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         challenge,
-        format!("Bearer resource_metadata=\"{METADATA}\"")
+        // No `error` (RFC 6750 §3.1); the scope to request (MCP
+        // authorization, scope selection) and where to discover the rest.
+        format!("Bearer scope=\"mcp:tools\", resource_metadata=\"{METADATA}\"")
     );
 }
 

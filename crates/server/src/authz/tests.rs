@@ -139,6 +139,7 @@ async fn the_bearer_token_does_not_reach_the_mcp_service() {
             resource_metadata: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
                 .to_owned(),
             realm: None,
+            scope: Some("mcp:tools".to_owned()),
         }),
         sessions: None,
         body_limit: 1024,

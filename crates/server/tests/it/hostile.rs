@@ -6,7 +6,9 @@
 //!
 //! - the exact status (which also proves nothing panicked into a 500);
 //! - the `WWW-Authenticate` parameters: `error` (absent when no credentials
-//!   were sent, RFC 6750 §3.1), `scope` (only with `insufficient_scope`) and
+//!   were sent, RFC 6750 §3.1), `scope` (the call's scopes with
+//!   `insufficient_scope`, the scopes to request on every 401: MCP
+//!   authorization's scope selection; none on a 400 or 503) and
 //!   the absolute RFC 9728 `resource_metadata` URL on every challenge;
 //! - the calls made to the identity provider: none at all, except that a
 //!   token naming an unknown `kid` may cost at most one (rate-limited) JWKS
@@ -206,9 +208,13 @@ fn check(case: &Case, outcome: &Outcome) {
     let name = case.name;
     let (status, error, scope) = match case.expect {
         Expect::Ok => (StatusCode::OK, None, None),
-        Expect::NoCredentials => (StatusCode::UNAUTHORIZED, None, None),
+        Expect::NoCredentials => (StatusCode::UNAUTHORIZED, None, Some("mcp:tools")),
         Expect::InvalidRequest => (StatusCode::BAD_REQUEST, Some("invalid_request"), None),
-        Expect::InvalidToken(_) => (StatusCode::UNAUTHORIZED, Some("invalid_token"), None),
+        Expect::InvalidToken(_) => (
+            StatusCode::UNAUTHORIZED,
+            Some("invalid_token"),
+            Some("mcp:tools"),
+        ),
         Expect::InsufficientScope(scope) => (
             StatusCode::FORBIDDEN,
             Some("insufficient_scope"),

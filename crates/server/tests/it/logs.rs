@@ -246,3 +246,53 @@ async fn tokens_and_client_secrets_never_appear_in_logs() {
         }
     }
 }
+
+#[tokio::test]
+async fn audience_refusals_say_which_aud_was_seen_once_per_minute_at_warn() {
+    // A Keycloak audience-mapper mistake refuses every token: the log says
+    // which `aud`/`azp` the token had and what was expected, in one `warn`
+    // (then `debug` for a minute), without the token.
+    let sink = Sink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::filter::LevelFilter::WARN)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(move || writer.clone()),
+        );
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let f = Fixture::start(&[], |_| {}).await;
+    let mut claims = f.issuer.claims("alice", "account", "mcp:tools");
+    claims["azp"] = json!("mcp-client");
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        let token = f.issuer.sign(&claims);
+        assert_eq!(
+            call(&f, "/mcp", &token, "list_templates").await,
+            StatusCode::UNAUTHORIZED
+        );
+        tokens.push(token);
+    }
+    let logs = sink.text();
+    let warned: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("its aud does not name this resource"))
+        .collect();
+    assert_eq!(warned.len(), 1, "one warn per minute:\n{logs}");
+    for needle in [
+        "token_aud=[\"account\"]",
+        "token_azp=\"mcp-client\"",
+        RESOURCE,
+    ] {
+        assert!(
+            warned[0].contains(needle),
+            "{needle:?} missing: {}",
+            warned[0]
+        );
+    }
+    for token in &tokens {
+        assert!(!logs.contains(token.as_str()), "token logged");
+    }
+    assert_eq!(f.validator.metrics().failures_for("invalid_audience"), 3);
+}

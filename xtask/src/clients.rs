@@ -173,6 +173,16 @@ impl ClientTools {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
+        // The Python SDK logs this when the session's DELETE is answered
+        // with anything but 200 or 204 (rmcp's own answer is 202): the
+        // server must end sessions in a way the official clients accept.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if let Some(line) = stderr
+            .lines()
+            .find(|l| l.contains("Session termination failed"))
+        {
+            bail!("{sdk} could not end its session: {}", line.trim());
+        }
         String::from_utf8(out.stdout).with_context(|| format!("{sdk} printed non-UTF-8"))
     }
 

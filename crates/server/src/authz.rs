@@ -175,7 +175,16 @@ pub async fn authorize(State(state): State<AuthzState>, request: Request, next: 
         _ => None,
     };
 
-    let response = next.run(request).await;
+    let ends_session = request.method() == Method::DELETE;
+    let mut response = next.run(request).await;
+    // rmcp answers a session's DELETE with 202 Accepted, an empty body; the
+    // official clients (the Python SDK, both generations, expects 200 or
+    // 204 and logs "Session termination failed: 202") read anything else as
+    // a failure. The session is gone by the time rmcp answers, so 204 No
+    // Content is the truthful status.
+    if ends_session && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+    }
 
     if let (Some(reservation), Some(manager)) = (reservation, &state.sessions)
         && let Some(id) = response

@@ -418,7 +418,10 @@ async fn readyz(State(state): State<OpsState>) -> Response {
     }
     let mut body = serde_json::json!({ "issuers": issuers });
     let status = match worst {
-        0 => StatusCode::OK,
+        0 => {
+            body["status"] = "ok".into();
+            StatusCode::OK
+        }
         1 => {
             body["status"] = "degraded".into();
             body["reason"] = "signing key refresh failing; serving the last good key set".into();
@@ -431,9 +434,6 @@ async fn readyz(State(state): State<OpsState>) -> Response {
             StatusCode::SERVICE_UNAVAILABLE
         }
     };
-    if worst == 0 {
-        body["status"] = "ok".into();
-    }
     (status, axum::Json(body)).into_response()
 }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use serde_json::json;
 
-use super::rotation::{FETCH_ERROR, FETCH_OK, KEYS, KID_MISS, Load, poll};
+use super::rotation::{FETCH_ERROR, FETCH_OK, KEYS, KID_MISS, Load, key_provider, poll};
 use super::{
     RENDERED_TEXT, TOOLS, audiences, ensure_invalid_token, has_scope, render_args, user_token_in,
 };
@@ -268,13 +268,7 @@ pub(super) fn rotation_in_one_realm_leaves_the_other(env: &mut Env) -> anyhow::R
     // is disabled (see `key_rotation_under_load`).
     let old_alice = realm_token(env, REALM, "alice")?;
     let old_kid = kid(&old_alice)?;
-    let old_provider = env
-        .kc
-        .keys()?
-        .into_iter()
-        .find(|k| k.kid == old_kid)
-        .map(|k| k.provider_id)
-        .context("the old token's key is not in realm mcp")?;
+    let old_provider = key_provider(env, &old_kid)?;
     let carol = realm_token(env, SECOND_REALM, CAROL)?;
     let carol_kid = kid(&carol)?;
     let second_kids = |env: &Env| -> anyhow::Result<Vec<String>> {

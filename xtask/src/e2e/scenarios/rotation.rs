@@ -189,18 +189,23 @@ pub(super) fn poll<T>(
     }
 }
 
+/// The id of the dev realm's key provider whose key has `kid` (what the
+/// rotation scenarios deactivate and disable).
+pub(super) fn key_provider(env: &Env, kid: &str) -> anyhow::Result<String> {
+    env.kc
+        .keys()?
+        .into_iter()
+        .find(|k| k.kid == kid)
+        .map(|k| k.provider_id)
+        .with_context(|| format!("no key {kid:?} in realm mcp"))
+}
+
 pub(super) fn key_rotation_under_load(env: &mut Env) -> anyhow::Result<()> {
     let server = Server::start(env, "key-rotation", Mode::Jwt)?;
     let http = Http::new()?;
     let old = user_token(env, "mcp-test", "alice", "mcp:tools")?;
     let old_kid = old.header()?["kid"].as_str().context("no kid")?.to_owned();
-    let old_provider = env
-        .kc
-        .keys()?
-        .into_iter()
-        .find(|k| k.kid == old_kid)
-        .map(|k| k.provider_id)
-        .context("the old token's key is not in the realm")?;
+    let old_provider = key_provider(env, &old_kid)?;
 
     // A second token of the old key that the server never sees before the
     // key is disabled: it tells a JWKS refresh that dropped the key apart

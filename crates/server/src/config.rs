@@ -260,10 +260,13 @@ pub fn build(cli: Cli, mut file: FileConfig, env: Env, cwd: &Path) -> Result<Con
         &resource,
     )?;
     let authorization_servers = authorization_servers.unwrap_or_else(|| auth.accepted_issuers());
+    // MCP authorization (2025-11-25, "Scope selection strategy"): a client
+    // without a `scope` hint requests `scopes_supported`, so it lists the
+    // minimal set for basic use; more is asked for by the 403 step-up.
     let metadata = auth::ProtectedResourceMetadata::new(
         resource,
         authorization_servers,
-        policy.supported().to_vec(),
+        policy.base().to_vec(),
     )
     .map_err(|e| err("auth.authorization_servers", e.to_string()))?;
 

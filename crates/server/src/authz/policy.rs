@@ -1,7 +1,7 @@
 //! [`ToolPolicy`]: which scopes each tool needs and which tools re-check the
 //! token online. Built once by the configuration, read by the authorization
-//! middleware, the RFC 9728 metadata (`scopes_supported`) and the benchmark
-//! principal; nothing else decides what a tool needs.
+//! middleware, the RFC 9728 metadata (`scopes_supported`: the base scopes
+//! only) and the benchmark principal; nothing else decides what a tool needs.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -86,8 +86,9 @@ impl ToolPolicy {
         self.verify_online.contains(&tool)
     }
 
-    /// Every scope the server ever asks for, base scopes first
-    /// (`scopes_supported` of the RFC 9728 metadata).
+    /// Every scope the server ever asks for, base scopes first (what the
+    /// benchmark principal holds; `scopes_supported` of the RFC 9728
+    /// metadata lists only [`ToolPolicy::base`], the minimal set).
     #[must_use]
     pub fn supported(&self) -> &[String] {
         &self.supported

@@ -454,6 +454,14 @@ async fn rfc6750_no_token_gets_401_with_resource_metadata() {
         .await
         .expect("json");
     assert_eq!(metadata["resource"], server.url);
+    // MCP authorization 2025-11-25, "Scope selection strategy": clients
+    // request `scopes_supported` when no challenge names scopes, so it is
+    // the minimal set for basic use (the write scope comes by step-up) and
+    // never `offline_access`.
+    assert_eq!(
+        metadata["scopes_supported"],
+        serde_json::json!(["mcp:tools"])
+    );
 }
 
 #[tokio::test]

@@ -15,11 +15,23 @@
 //! - A refused call gets its audit line here (`identity::audit`), a call
 //!   that runs gets it from the MCP handler; each refusal is counted once.
 //!
-//! Finding the tool: the `Mcp-Name` header is trusted only when the request
-//! declares a protocol version at which rmcp itself rejects a header that
-//! disagrees with the body (2026-07-28 and later); otherwise the JSON-RPC body
-//! is parsed (batches included). Either way the body of a POST is buffered
-//! here, bounded by the body limit (413 past it), and handed on unchanged.
+//! Finding the tool, two paths:
+//!
+//! - **Headers** (MCP 2026-07-28, "Standard request headers"): when the
+//!   request declares a protocol version at which rmcp itself answers a
+//!   `Mcp-Method`/`Mcp-Name` that disagrees with the body with HTTP 400 and
+//!   JSON-RPC `-32020` (2026-07-28 and later), the headers name the tool and
+//!   the scopes are decided **before the body is read**: an unauthorized
+//!   `tools/call` is refused without buffering a byte of it. The headers
+//!   cannot smuggle a call past the check, because a body that calls another
+//!   tool than `Mcp-Name` names never reaches a tool (rmcp's header check).
+//!   A base64-encoded `Mcp-Name` (`=?base64?…?=`) or a missing header takes
+//!   the body path.
+//! - **Body**, every older protocol version: the JSON-RPC body is parsed
+//!   (batches included) and the scopes decided from it.
+//!
+//! Either way the body of a request that goes on to rmcp is buffered here,
+//! bounded by the body limit (413 past it), and handed on unchanged.
 
 mod policy;
 
@@ -98,13 +110,21 @@ pub async fn authorize(State(state): State<AuthzState>, request: Request, next: 
         }
     }
 
-    let (mut request, called) = if request.method() == Method::POST {
-        match tools_called(request, state.body_limit).await {
+    let is_post = request.method() == Method::POST;
+    let from_headers = if is_post {
+        called_from_headers(request.headers())
+    } else {
+        None
+    };
+    let (request, called) = match from_headers {
+        // Decided from the headers: the body stays unread until the scopes
+        // allow the call.
+        Some(called) => (request, called),
+        None if is_post => match tools_called(request, state.body_limit).await {
             Ok(found) => found,
             Err(response) => return response,
-        }
-    } else {
-        (request, Called::default())
+        },
+        None => (request, Called::default()),
     };
     let tools = called.tools;
 
@@ -118,6 +138,17 @@ pub async fn authorize(State(state): State<AuthzState>, request: Request, next: 
             return refuse(&state, &principal, tool, &error);
         }
     }
+    // The header path reads the body only now, within the same limit: past
+    // it the limited stream fails, and rmcp answers a body that fails to
+    // read with 500, so the 413 has to be given here.
+    let mut request = if is_post && called.from_headers {
+        match buffer_body(request, state.body_limit).await {
+            Ok((request, _)) => request,
+            Err(response) => return response,
+        }
+    } else {
+        request
+    };
 
     if let Some(validator) = &state.validator
         && validator.introspects(&principal.issuer)
@@ -253,60 +284,74 @@ struct Called {
     /// Whether the POST is an `initialize`, which creates a session in
     /// stateful mode.
     initialize: bool,
+    /// Whether this was read from the 2026-07-28 headers, before the body.
+    from_headers: bool,
 }
 
-/// What a POST calls. Returns the request with its body intact.
-async fn tools_called(request: Request, limit: usize) -> Result<(Request, Called), Response> {
-    // Buffer the body on every path, the header path included: past the body
-    // limit the stream fails, and rmcp answers a body that fails to read with
-    // 500, so the 413 has to be given here.
-    let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return Err((StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response());
-        }
-    };
-    let headers = &parts.headers;
+/// What a 2026-07-28 POST calls, from its `Mcp-Method`/`Mcp-Name` headers
+/// alone; `None` when the headers cannot decide it (an older protocol
+/// version, a missing or non-UTF-8 header, a base64-encoded name) and the
+/// body must be read.
+///
+/// Trusting the headers is sound only because rmcp checks them against the
+/// body at exactly these versions (`ProtocolVersion::STANDARD_HEADERS`,
+/// compared as strings, as rmcp compares them): a body whose method or tool
+/// differs, or a repeated header, is answered 400 with JSON-RPC `-32020`
+/// before any handler runs.
+fn called_from_headers(headers: &http::HeaderMap) -> Option<Called> {
     let standard_headers = headers
         .get(HEADER_PROTOCOL_VERSION)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v >= STANDARD_HEADERS_VERSION);
-    let from_headers = if standard_headers {
-        let method = headers.get(HEADER_MCP_METHOD).and_then(|v| v.to_str().ok());
-        let name = headers.get(HEADER_MCP_NAME).and_then(|v| v.to_str().ok());
-        match (method, name) {
-            // rmcp rejects a request whose body disagrees with these headers.
-            (Some("tools/call"), Some(name)) if !name.starts_with("=?") => Some(Called {
-                tools: vec![name.parse().ok()],
-                initialize: false,
-            }),
-            (Some(m), _) if m != "tools/call" => Some(Called {
-                tools: Vec::new(),
-                initialize: m == "initialize",
-            }),
-            _ => None,
-        }
-    } else {
-        None
-    };
-    let called = match from_headers {
-        Some(called) => called,
-        None => match parse_called(&bytes) {
-            Some(called) => called,
-            None => {
-                // Fail closed: what we cannot parse we cannot authorize. rmcp
-                // would answer the same body with a parse error.
-                return Err((
-                    StatusCode::BAD_REQUEST,
-                    [(http::header::CONTENT_TYPE, "application/json")],
-                    r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#,
-                )
-                    .into_response());
-            }
-        },
-    };
-    Ok((Request::from_parts(parts, Body::from(bytes)), called))
+    if !standard_headers {
+        return None;
+    }
+    let method = headers.get(HEADER_MCP_METHOD)?.to_str().ok()?;
+    if method != "tools/call" {
+        return Some(Called {
+            tools: Vec::new(),
+            initialize: method == "initialize",
+            from_headers: true,
+        });
+    }
+    let name = headers.get(HEADER_MCP_NAME)?.to_str().ok()?;
+    if name.starts_with("=?") {
+        return None;
+    }
+    Some(Called {
+        // A name that is no tool of ours needs the base scopes; rmcp
+        // refuses the call.
+        tools: vec![name.parse().ok()],
+        initialize: false,
+        from_headers: true,
+    })
+}
+
+/// What a POST calls, read from its body. Returns the request with its body
+/// intact.
+async fn tools_called(request: Request, limit: usize) -> Result<(Request, Called), Response> {
+    let (request, bytes) = buffer_body(request, limit).await?;
+    match parse_called(&bytes) {
+        Some(called) => Ok((request, called)),
+        // Fail closed: what we cannot parse we cannot authorize. rmcp would
+        // answer the same body with a parse error.
+        None => Err((
+            StatusCode::BAD_REQUEST,
+            [(http::header::CONTENT_TYPE, "application/json")],
+            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#,
+        )
+            .into_response()),
+    }
+}
+
+/// Reads the whole body, at most `limit` bytes (413 past it), and returns
+/// the request with the same bytes as its body, and the bytes.
+async fn buffer_body(request: Request, limit: usize) -> Result<(Request, bytes::Bytes), Response> {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => Ok((Request::from_parts(parts, Body::from(bytes.clone())), bytes)),
+        Err(_) => Err((StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response()),
+    }
 }
 
 /// The tool of every `tools/call` in a JSON-RPC message or batch, and whether
@@ -347,7 +392,11 @@ fn parse_called(body: &[u8]) -> Option<Called> {
         // rmcp; requiring the base scopes for it is enough.
         .map(|m| m.params.and_then(|p| p.name).and_then(|n| n.parse().ok()))
         .collect();
-    Some(Called { tools, initialize })
+    Some(Called {
+        tools,
+        initialize,
+        from_headers: false,
+    })
 }
 
 #[cfg(test)]

@@ -41,8 +41,9 @@ use std::sync::Arc;
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
-    Implementation, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    CacheScope, Implementation, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, prompt_handler, tool_handler};
@@ -52,6 +53,12 @@ use crate::metrics::Metrics;
 
 pub use errors::{Outcome, ToolError};
 pub use offload::{Offload, OffloadError, OffloadLimits};
+
+/// How long a 2026-07-28 client may treat a `tools/list` result as fresh
+/// (`ttlMs`, SEP-2549). The tools and their schemas are compiled in, so
+/// they change only with a new release; five minutes bounds how long a
+/// client keeps the old list after an upgrade.
+pub const TOOLS_LIST_TTL_MS: u64 = 5 * 60 * 1000;
 
 /// The MCP server handler. Cheap to clone (five reference counts): one is
 /// cloned per session, or per request in stateless mode, from a prototype
@@ -143,6 +150,30 @@ impl ServerHandler for TemplateServer {
              templates and use optimistic concurrency via expected_version. \
              Each template is also a resource at template://{name}.",
         )
+    }
+
+    /// Replaces the `#[tool_handler]` default, which marks the list
+    /// `cacheScope: "public"`. The list is served only behind a bearer token
+    /// and names tools whose use depends on the caller's scopes, so it is
+    /// `"private"`: a shared cache (a gateway in front of several users)
+    /// must not hand it to a caller this server never authorized. Older
+    /// protocol versions get no caching hints, as rmcp's default does.
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let result = ListToolsResult::with_all_items(self.routers.tools.list_all());
+        let hints = context
+            .protocol_version()
+            .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
+        Ok(if hints {
+            result
+                .with_ttl_ms(TOOLS_LIST_TTL_MS)
+                .with_cache_scope(CacheScope::Private)
+        } else {
+            result
+        })
     }
 
     async fn list_resources(

@@ -13,6 +13,9 @@ use serde_json::{Value, json};
 
 /// The protocol version the raw client negotiates.
 const PROTOCOL_VERSION: &str = "2025-06-18";
+/// The protocol version without `initialize`: every request says which
+/// version it speaks, in `MCP-Protocol-Version` and in `_meta`.
+pub(crate) const PROTOCOL_2026: &str = "2026-07-28";
 
 /// A `ureq` agent: no redirects followed, no status-as-error, no proxy, and
 /// its own cookie jar (a fresh agent is a fresh browser).
@@ -84,6 +87,34 @@ impl Http {
         }
         let method = body["method"].as_str().unwrap_or("?");
         Reply::read(&format!("POST {url} ({method})"), req.send_json(body))
+    }
+
+    /// `POST` of one JSON-RPC message as a [`PROTOCOL_2026`] client sends
+    /// it: no session, `MCP-Protocol-Version`, and `standard` as the
+    /// `Mcp-Method`/`Mcp-Name` headers (given, not derived from the body, so
+    /// a scenario can make them disagree).
+    pub(crate) fn post_mcp_2026(
+        &self,
+        url: &str,
+        token: &str,
+        standard: &[(&str, &str)],
+        body: &Value,
+    ) -> anyhow::Result<Reply> {
+        let mut req = self
+            .agent
+            .post(url)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json, text/event-stream")
+            .header("Authorization", format!("Bearer {token}"))
+            .header("MCP-Protocol-Version", PROTOCOL_2026);
+        for (name, value) in standard {
+            req = req.header(*name, *value);
+        }
+        let method = body["method"].as_str().unwrap_or("?");
+        Reply::read(
+            &format!("POST {url} ({method}, {PROTOCOL_2026})"),
+            req.send_json(body),
+        )
     }
 }
 
@@ -178,6 +209,19 @@ pub(crate) fn initialize_request() -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
            "params": {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
                       "clientInfo": {"name": "xtask-e2e", "version": "1"}}})
+}
+
+/// A [`PROTOCOL_2026`] request: `params._meta` carries the protocol
+/// version, the client's identity and capabilities that `initialize` used
+/// to carry.
+pub(crate) fn request_2026(id: u64, method: &str, params: Value) -> Value {
+    let mut params = params;
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": PROTOCOL_2026,
+        "io.modelcontextprotocol/clientInfo": {"name": "xtask-e2e", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
 }
 
 /// One MCP session over raw HTTP with one bearer token (swappable: a

@@ -5,6 +5,7 @@
 //! RS256 key there is). `idp_outage_serves_cached_keys_and_reports_degraded`
 //! restarts Keycloak (about a minute), so it runs last.
 
+mod protocol;
 mod realms;
 mod rotation;
 
@@ -80,6 +81,10 @@ pub(crate) const ALL: &[(&str, Run)] = &[
     (
         "es256_realm_key_tokens_accepted",
         es256_realm_key_tokens_accepted,
+    ),
+    (
+        "protocol_2026_07_28_client_discovers_lists_renders",
+        protocol::protocol_2026_07_28_client_discovers_lists_renders,
     ),
     ("key_rotation_under_load", rotation::key_rotation_under_load),
     ("two_realms_each_accepted", realms::two_realms_each_accepted),

@@ -176,3 +176,76 @@ async fn the_bearer_token_does_not_reach_the_mcp_service() {
         .expect("body");
     assert_eq!(&body[..], b"token:false principal:true");
 }
+
+#[track_caller]
+fn check_headers(headers: &[(&str, &str)], expected: Option<(&[&str], bool)>) {
+    let mut map = http::HeaderMap::new();
+    for (name, value) in headers {
+        map.append(
+            http::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+            HeaderValue::from_str(value).expect("header value"),
+        );
+    }
+    let found = called_from_headers(&map).map(|c| (c.tools, c.initialize));
+    let expected = expected.map(|(tools, initialize)| {
+        let tools = tools.iter().map(|s| s.parse::<Tool>().ok()).collect();
+        (tools, initialize)
+    });
+    assert_eq!(found, expected, "headers: {headers:?}");
+}
+
+/// MCP 2026-07-28, "Standard request headers": at that version the headers
+/// name the tool (rmcp refuses a body that disagrees); before it, or when
+/// they cannot name it, the body decides.
+#[test]
+fn mcp_2026_07_28_headers_name_the_tool_older_versions_need_the_body() {
+    let v2026 = ("mcp-protocol-version", "2026-07-28");
+    check_headers(
+        &[
+            v2026,
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "save_template"),
+        ],
+        Some((&["save_template"], false)),
+    );
+    // An unknown tool needs the base scopes only; rmcp refuses the call.
+    check_headers(
+        &[
+            v2026,
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "no_such_tool"),
+        ],
+        Some((&["no_such_tool"], false)),
+    );
+    check_headers(&[v2026, ("mcp-method", "tools/list")], Some((&[], false)));
+    check_headers(&[v2026, ("mcp-method", "initialize")], Some((&[], true)));
+    // Undecidable from the headers: read the body.
+    check_headers(&[v2026, ("mcp-method", "tools/call")], None);
+    check_headers(&[v2026, ("mcp-name", "save_template")], None);
+    check_headers(
+        &[
+            v2026,
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "=?base64?c2F2ZV90ZW1wbGF0ZQ==?="),
+        ],
+        None,
+    );
+    // Older versions: rmcp does not check the headers, so they are ignored.
+    for version in ["2025-11-25", "2025-06-18"] {
+        check_headers(
+            &[
+                ("mcp-protocol-version", version),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "render_template"),
+            ],
+            None,
+        );
+    }
+    check_headers(
+        &[
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "render_template"),
+        ],
+        None,
+    );
+}

@@ -74,7 +74,8 @@ async fn body_over_the_limit_is_413_not_500() {
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
 
     // 2026-07-28 requests name the tool in headers, so the scope check does
-    // not read the body and rmcp meets the limit itself.
+    // not need the body; once it allows the call the body is read within
+    // the same limit.
     let reply = f
         .send(
             mcp_post()

@@ -26,6 +26,7 @@ mod hostile;
 mod http_hardening;
 mod logs;
 mod overload;
+mod protocol_2026;
 mod sessions;
 mod support;
 

@@ -1,7 +1,9 @@
 //! `cargo xtask clients`: the third-party MCP clients the end-to-end suite drives.
 //!
-//! Three real clients, each pinned in `e2e/clients/`:
+//! Four real clients, each pinned in `e2e/clients/`:
 //! - the official Python SDK (`mcp` 1.x) through `e2e/clients/python/client.py`,
+//! - its newest generation (`mcp` 2.x, protocol 2026-07-28, its own OAuth
+//!   client) through `e2e/clients/python2/client.py`, in a venv of its own,
 //! - the official TypeScript SDK (`@modelcontextprotocol/sdk`) through
 //!   `e2e/clients/node/client.mjs`,
 //! - the MCP Inspector CLI (`@modelcontextprotocol/inspector-cli`).
@@ -32,7 +34,7 @@ use crate::flags;
 /// Where the installed tools live, relative to the project root.
 const TOOLS_DIR: &str = "target/e2e-tools";
 /// Bump to force a reinstall when the install procedure itself changes.
-const STAMP_FORMAT: &str = "e2e-tools/1";
+const STAMP_FORMAT: &str = "e2e-tools/2";
 /// The oldest Node.js the pinned packages run on (inspector-cli 1.0.3 and
 /// the TypeScript SDK 1.32 need >= 18; 20 is what the machines have).
 const MIN_NODE_MAJOR: u32 = 20;
@@ -63,6 +65,10 @@ pub(crate) struct ClientTools {
     pub(crate) python_client: PathBuf,
     /// `e2e/clients/python/fake_server.py` (test double; run with `python`).
     pub(crate) fake_server: PathBuf,
+    /// The second venv's Python interpreter (has `mcp` 2.x).
+    pub(crate) python2: PathBuf,
+    /// `e2e/clients/python2/client.py`.
+    pub(crate) python2_client: PathBuf,
     /// The `node` binary found on `PATH`.
     pub(crate) node: PathBuf,
     /// `client.mjs`, copied next to `node_modules` so its imports resolve.
@@ -77,6 +83,8 @@ impl std::fmt::Display for ClientTools {
         writeln!(f, "python         {}", self.python.display())?;
         writeln!(f, "python client  {}", self.python_client.display())?;
         writeln!(f, "fake server    {}", self.fake_server.display())?;
+        writeln!(f, "python 2.x     {}", self.python2.display())?;
+        writeln!(f, "python2 client {}", self.python2_client.display())?;
         writeln!(f, "node           {}", self.node.display())?;
         writeln!(f, "node client    {}", self.node_client.display())?;
         write!(f, "inspector cli  {}", self.inspector_cli.display())
@@ -88,19 +96,24 @@ impl std::fmt::Display for ClientTools {
 pub(crate) enum Sdk {
     /// `client.py`: the official Python SDK, `mcp` 1.x.
     Python,
+    /// `python2/client.py`: the official Python SDK, `mcp` 2.x, in its
+    /// default `auto` mode (probes `server/discover`, falls back to
+    /// `initialize`).
+    Python2,
     /// `client.mjs`: the official TypeScript SDK.
     TypeScript,
 }
 
 impl Sdk {
     /// Both SDK clients, for tests that run the same checks with each.
-    pub(crate) const ALL: [Sdk; 2] = [Sdk::Python, Sdk::TypeScript];
+    pub(crate) const ALL: [Sdk; 3] = [Sdk::Python, Sdk::Python2, Sdk::TypeScript];
 }
 
 impl std::fmt::Display for Sdk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Sdk::Python => "python sdk client",
+            Sdk::Python2 => "python sdk 2.x client",
             Sdk::TypeScript => "typescript sdk client",
         })
     }
@@ -154,6 +167,7 @@ impl ClientTools {
     ) -> anyhow::Result<String> {
         let cmd = match sdk {
             Sdk::Python => sh.cmd(&self.python).arg(&self.python_client),
+            Sdk::Python2 => sh.cmd(&self.python2).arg(&self.python2_client),
             Sdk::TypeScript => sh.cmd(&self.node).arg(&self.node_client),
         };
         let cmd = cmd.args(script_args(url, scenario));
@@ -347,6 +361,8 @@ pub(crate) fn ensure_installed(sh: &Shell) -> anyhow::Result<ClientTools> {
         python: dir.join("python/bin/python"),
         python_client: src.join("python/client.py"),
         fake_server: src.join("python/fake_server.py"),
+        python2: dir.join("python2/bin/python"),
+        python2_client: src.join("python2/client.py"),
         node: which(sh, "node")?,
         node_client: node_dir.join("client.mjs"),
         inspector_cli: node_dir
@@ -361,6 +377,7 @@ pub(crate) fn ensure_installed(sh: &Shell) -> anyhow::Result<ClientTools> {
     );
     let python_version = cmd!(sh, "python3 --version").quiet().read()?;
     let requirements = src.join("python/requirements.txt");
+    let requirements2 = src.join("python2/requirements.txt");
     let package_json = src.join("node/package.json");
     let package_lock = src.join("node/package-lock.json");
     let wanted = stamp(&[
@@ -368,12 +385,15 @@ pub(crate) fn ensure_installed(sh: &Shell) -> anyhow::Result<ClientTools> {
         python_version.as_bytes(),
         node_version.as_bytes(),
         &sh.read_binary_file(&requirements)?,
+        &sh.read_binary_file(&requirements2)?,
         &sh.read_binary_file(&package_json)?,
         &sh.read_binary_file(&package_lock)?,
     ]);
     let stamp_file = dir.join("stamp");
     let current = sh.read_file(&stamp_file).ok();
-    let complete = sh.path_exists(&tools.python) && sh.path_exists(&tools.inspector_cli);
+    let complete = sh.path_exists(&tools.python)
+        && sh.path_exists(&tools.python2)
+        && sh.path_exists(&tools.inspector_cli);
 
     if current.as_deref() == Some(wanted.as_str()) && complete {
         eprintln!("e2e-tools: up to date ({})", dir.display());
@@ -385,24 +405,8 @@ pub(crate) fn ensure_installed(sh: &Shell) -> anyhow::Result<ClientTools> {
         );
         sh.remove_path(&stamp_file)?;
 
-        let venv = dir.join("python");
-        sh.remove_path(&venv)?;
-        cmd!(sh, "python3 -m venv {venv}")
-            .run()
-            .context("create the python venv")?;
-        let python = &tools.python;
-        // --no-deps: requirements.txt pins every transitive dependency, so
-        // nothing unpinned may sneak in; `pip check` then proves the set is
-        // consistent. --only-binary: never compile an sdist by surprise.
-        cmd!(
-            sh,
-            "{python} -m pip install --quiet --disable-pip-version-check --no-deps --only-binary=:all: -r {requirements}"
-        )
-        .run()
-        .context("pip install the pinned python clients")?;
-        cmd!(sh, "{python} -m pip check --disable-pip-version-check")
-            .run()
-            .context("the pinned python requirements are inconsistent")?;
+        install_venv(sh, &dir.join("python"), &requirements)?;
+        install_venv(sh, &dir.join("python2"), &requirements2)?;
 
         sh.remove_path(&node_dir)?;
         sh.create_dir(&node_dir)?;
@@ -434,6 +438,28 @@ pub(crate) fn ensure_installed(sh: &Shell) -> anyhow::Result<ClientTools> {
     // The script must sit next to node_modules for its imports to resolve.
     sh.copy_file(src.join("node/client.mjs"), &tools.node_client)?;
     Ok(tools)
+}
+
+/// A fresh venv at `venv` with exactly the pins of `requirements`.
+fn install_venv(sh: &Shell, venv: &Path, requirements: &Path) -> anyhow::Result<()> {
+    sh.remove_path(venv)?;
+    cmd!(sh, "python3 -m venv {venv}")
+        .run()
+        .with_context(|| format!("create the python venv {}", venv.display()))?;
+    let python = venv.join("bin/python");
+    // --no-deps: requirements.txt pins every transitive dependency, so
+    // nothing unpinned may sneak in; `pip check` then proves the set is
+    // consistent. --only-binary: never compile an sdist by surprise.
+    cmd!(
+        sh,
+        "{python} -m pip install --quiet --disable-pip-version-check --no-deps --only-binary=:all: -r {requirements}"
+    )
+    .run()
+    .with_context(|| format!("pip install {}", requirements.display()))?;
+    cmd!(sh, "{python} -m pip check --disable-pip-version-check")
+        .run()
+        .with_context(|| format!("the pins of {} are inconsistent", requirements.display()))?;
+    Ok(())
 }
 
 /// Runs every client against the test double, in both server modes, and
@@ -489,6 +515,7 @@ fn selftest(sh: &Shell, tools: &ClientTools) -> anyhow::Result<()> {
         for sdk in Sdk::ALL {
             let client = match sdk {
                 Sdk::Python => "python",
+                Sdk::Python2 => "python2",
                 Sdk::TypeScript => "node",
             };
             let run = |url: &str, token: Option<&str>, scenario: &Scenario<'_>| {

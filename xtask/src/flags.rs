@@ -241,7 +241,7 @@ pub(crate) struct Keycloak {
     /// One more redirect URI for mcp-client (repeatable)
     #[arg(long = "redirect-uri", value_name = "URI")]
     pub(crate) redirect_uris: Vec<String>,
-    /// Keycloak features to enable, e.g. resource-indicators (comma-separated, repeatable)
+    /// More Keycloak features to enable, beside cimd and resource-indicators (comma-separated, repeatable)
     #[arg(long, value_name = "A,B", value_delimiter = ',')]
     pub(crate) features: Vec<String>,
     /// Verify the realm, tokens and key rotation, then stop

@@ -67,6 +67,18 @@ pub(crate) const CLIENT_SECRETS: &[(&str, &str)] = &[
     ("mcp-test", "mcp-test-secret"),
     ("mcp-short", "mcp-short-secret"),
 ];
+/// The dev-only secret of the dev realm's resource client: the client whose
+/// id (and `resource_url` attribute) is the MCP resource URL, the realm's
+/// audience. It authenticates the server's RFC 7662 introspection calls: an
+/// RFC 8707 `resource` request narrows `aud` to exactly the resource URL,
+/// and Keycloak answers introspection only for a caller in `aud`, so only
+/// this client can introspect every token the server accepts
+/// (`mcp-server` sees narrowed tokens as `{"active": false}`).
+pub(crate) const RESOURCE_CLIENT_SECRET: &str = "mcp-resource-secret";
+/// Keycloak features every Keycloak this project starts enables: Client ID
+/// Metadata Documents and RFC 8707 resource indicators (both experimental
+/// in Keycloak 26.x; see `docs/keycloak.md`).
+pub(crate) const DEV_FEATURES: &[&str] = &["cimd", "resource-indicators"];
 /// The dev realm's users and their (dev-only) passwords.
 pub(crate) const USERS: &[(&str, &str)] = &[("alice", "alice"), ("bob", "bob")];
 /// The second realm of the multi-issuer e2e scenarios: the dev realm under

@@ -37,8 +37,6 @@ use crate::process::{Guard, ProcessGroup, RemovePath, Stop};
 pub(crate) const DEFAULT_PORT: u16 = 8000;
 /// Where the shipped templates are copied on the first run.
 const DEV_TEMPLATES: &str = "target/dev-templates";
-/// The introspection client of the dev realm (RFC 7662 calls of verify-online tools).
-const INTROSPECTION_CLIENT: &str = "mcp-server";
 /// How long the server may take to answer 200 on `/readyz` (it loads the JWKS).
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the server may take to shut down gracefully before `SIGKILL`.
@@ -116,8 +114,6 @@ fn run(sh: &Shell, opts: flags::RunDev) -> anyhow::Result<()> {
     let state = write_state(&root, kc.base_url(), &resource)?;
 
     let introspection = kc.oidc_url("token/introspect");
-    let secret = keycloak::client_secret(INTROSPECTION_CLIENT)
-        .context("the dev realm has no secret for mcp-server")?;
     let mut server_cmd = Command::new(&binary);
     server_cmd
         .current_dir(&root)
@@ -128,9 +124,14 @@ fn run(sh: &Shell, opts: flags::RunDev) -> anyhow::Result<()> {
         .arg(&templates)
         .args(["--issuer", &issuer])
         .args(["--introspection-endpoint", &introspection])
-        .args(["--introspection-client-id", INTROSPECTION_CLIENT])
+        // The resource client: it stays in `aud` when a client narrows it
+        // with an RFC 8707 `resource` (see `keycloak::RESOURCE_CLIENT_SECRET`).
+        .args(["--introspection-client-id", &resource])
         .args(&opts.server_args)
-        .env("MCP_INTROSPECTION_CLIENT_SECRET", secret);
+        .env(
+            "MCP_INTROSPECTION_CLIENT_SECRET",
+            keycloak::RESOURCE_CLIENT_SECRET,
+        );
     // The server logs to our stderr: a dev wants to see its requests.
     let log = std::fs::File::from(
         std::io::stderr()
@@ -383,7 +384,7 @@ mcp-file-templates is ready ({keycloak_note}).
   MCP endpoint   {resource}   (Streamable HTTP)
   templates      {templates} {templates_note}
   issuer         {issuer}   (admin console {keycloak}/admin/, admin / admin)
-  introspection  client {INTROSPECTION_CLIENT}: verify-online tools (delete_template) re-check the token
+  introspection  client {resource} (the resource itself): verify-online tools (delete_template) re-check the token
   metadata       {public_url}/.well-known/oauth-protected-resource/mcp
   health         {public_url}/readyz   metrics {public_url}/metrics{keycloak_log}
 

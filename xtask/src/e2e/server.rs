@@ -30,7 +30,7 @@ use serde_json::Value;
 use super::Env;
 use super::mcp::{Http, Reply};
 use super::prometheus;
-use crate::keycloak::client_secret;
+use crate::keycloak;
 use crate::process::{Guard, ProcessGroup};
 
 /// JWKS background refresh period of every e2e server.
@@ -120,7 +120,7 @@ impl Server {
         command
             .env(
                 "MCP_INTROSPECTION_CLIENT_SECRET",
-                client_secret("mcp-server").context("mcp-server secret")?,
+                keycloak::RESOURCE_CLIENT_SECRET,
             )
             .env("RUST_LOG", "info,tower_http=info,rmcp=warn");
         let (process, guard) =
@@ -234,10 +234,12 @@ fn config_toml(env: &Env, mode: Mode, issuers: &Issuers) -> anyhow::Result<Strin
     if let Some(issuer) = introspected_issuer {
         let _ = writeln!(
             toml,
-            "\n[introspection]\nendpoint = {}\nclient_id = \"mcp-server\"",
+            "\n[introspection]\nendpoint = {}\nclient_id = {}",
             toml_string(&format!(
                 "{issuer}/protocol/openid-connect/token/introspect"
-            ))
+            )),
+            // The resource client: it stays in a `resource`-narrowed `aud`.
+            toml_string(&env.resource)
         );
         let _ = writeln!(
             toml,

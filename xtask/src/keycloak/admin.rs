@@ -189,6 +189,62 @@ impl Keycloak {
         Ok(())
     }
 
+    /// The dev realm's clients whose name is `name` (as the Admin API
+    /// represents them): how a test finds what a client registered itself as.
+    pub(crate) fn clients_named(&self, name: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+        let admin = self.admin_token()?;
+        let clients = self
+            .http
+            .get(&self.admin_url("/clients?max=1000"), Some(admin.as_str()))?
+            .ok()?
+            .json()?;
+        Ok(clients
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["name"] == name)
+            .cloned()
+            .collect())
+    }
+
+    /// Deletes the dev-realm client with the internal id `id` (a test's
+    /// registered client, once the test is done with it).
+    pub(crate) fn delete_client(&self, id: &str) -> anyhow::Result<()> {
+        let admin = self.admin_token()?;
+        self.http
+            .delete(&self.admin_url(&format!("/clients/{id}")), admin.as_str())?
+            .ok()?;
+        Ok(())
+    }
+
+    /// Adds the client scope `scope` to the optional scopes of the dev-realm
+    /// client with the internal id `id`: what an administrator does so a
+    /// dynamically registered client may ask for a scope it did not
+    /// register with.
+    pub(crate) fn add_optional_scope(&self, id: &str, scope: &str) -> anyhow::Result<()> {
+        let admin = self.admin_token()?;
+        let scopes = self
+            .http
+            .get(&self.admin_url("/client-scopes"), Some(admin.as_str()))?
+            .ok()?
+            .json()?;
+        let scope_id = scopes
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["name"] == scope)
+            .map(|s| str_field(s, "id"))
+            .with_context(|| format!("no client scope {scope:?} in realm {REALM}"))?;
+        self.http
+            .put_json(
+                &self.admin_url(&format!("/clients/{id}/optional-client-scopes/{scope_id}")),
+                admin.as_str(),
+                &json!({}),
+            )?
+            .ok()?;
+        Ok(())
+    }
+
     /// Sets one attribute of a dev-realm client, e.g.
     /// `access.token.signed.response.alg` = `ES256`; `None` removes it
     /// (Keycloak drops attributes updated to the empty string).

@@ -10,7 +10,7 @@ use serde_json::json;
 use xshell::Shell;
 
 use super::provision::Backend;
-use super::{Keycloak, REALM, STATE_FILE, StartOptions, VERSION, check, write_json};
+use super::{Keycloak, REALM, RESOURCE_CLIENT_SECRET, STATE_FILE, StartOptions, VERSION, check, write_json};
 use crate::flags;
 use crate::process::{Guard, RemovePath};
 
@@ -20,7 +20,11 @@ impl flags::Keycloak {
         opts.http_port = Some(self.port).filter(|p| *p != 0);
         opts.management_port = self.management_port;
         opts.extra_redirect_uris = self.redirect_uris;
-        opts.features = self.features;
+        for feature in self.features {
+            if !opts.features.contains(&feature) {
+                opts.features.push(feature);
+            }
+        }
         let self_check = self.check;
 
         let kc = Keycloak::start(sh, &opts)?;
@@ -37,8 +41,9 @@ impl flags::Keycloak {
         println!("  discovery     {issuer}/.well-known/openid-configuration");
         println!("  jwks          {}", kc.oidc_url("certs"));
         println!(
-            "  introspection {} (client mcp-server / mcp-server-secret)",
-            kc.oidc_url("token/introspect")
+            "  introspection {} (client {} / {RESOURCE_CLIENT_SECRET})",
+            kc.oidc_url("token/introspect"),
+            opts.audience
         );
         println!("  admin console {}/admin/ (admin / admin)", kc.base_url());
         println!(

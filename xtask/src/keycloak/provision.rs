@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use xshell::{Shell, cmd};
 
-use super::{DEFAULT_AUDIENCE, REALM, SECOND_REALM, SECOND_REALM_USERS, dist, write_json};
+use super::{DEFAULT_AUDIENCE, DEV_FEATURES, REALM, SECOND_REALM, SECOND_REALM_USERS, dist, write_json};
 use crate::http::Http;
 use crate::process::{Guard, ProcessGroup, RemovePath, Stop};
 
@@ -44,7 +44,7 @@ pub(crate) struct StartOptions {
 }
 
 impl StartOptions {
-    /// Free ports, no extra redirect URIs or features, and a readiness
+    /// Free ports, no extra redirect URIs, the [`DEV_FEATURES`], and a readiness
     /// timeout of `KEYCLOAK_START_TIMEOUT` seconds (default 300: a first
     /// start on two cores spends about a minute building Keycloak, then a
     /// minute starting).
@@ -61,7 +61,7 @@ impl StartOptions {
             http_port: None,
             management_port: None,
             ready_timeout: Duration::from_secs(secs),
-            features: Vec::new(),
+            features: DEV_FEATURES.iter().map(|f| (*f).to_owned()).collect(),
             persistent: false,
         })
     }
@@ -513,7 +513,9 @@ fn port_or_free(port: Option<u16>, what: &str) -> anyhow::Result<u16> {
 }
 
 /// Reads the realm file and applies `opts`: the audience of every audience
-/// mapper that carries [`DEFAULT_AUDIENCE`], and extra `mcp-client` redirects.
+/// mapper that carries [`DEFAULT_AUDIENCE`], the id and `resource_url` of the
+/// resource client (see [`super::RESOURCE_CLIENT_SECRET`]), and extra
+/// `mcp-client` redirects.
 pub(super) fn realm_representation(path: &Path, opts: &StartOptions) -> anyhow::Result<Value> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -532,6 +534,12 @@ pub(super) fn realm_representation(path: &Path, opts: &StartOptions) -> anyhow::
             }
         }
     }
+    let resource_client = realm["clients"]
+        .as_array_mut()
+        .and_then(|clients| clients.iter_mut().find(|c| c["clientId"] == DEFAULT_AUDIENCE))
+        .context("the realm file has no resource client (client id = the resource URL)")?;
+    resource_client["clientId"] = json!(opts.audience);
+    resource_client["attributes"]["resource_url"] = json!(opts.audience);
     if !opts.extra_redirect_uris.is_empty() {
         let client = realm["clients"]
             .as_array_mut()

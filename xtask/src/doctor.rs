@@ -7,7 +7,8 @@
 //! [`diagnose`] fetches a [`checks::Snapshot`] (OIDC discovery, the JWKS, and
 //! the Admin REST answers, with the master realm's admin credentials from
 //! `KEYCLOAK_ADMIN`/`KEYCLOAK_ADMIN_PASSWORD`, default `admin`/`admin`),
-//! then runs the pure checks of [`checks`] on it. Nothing is changed in
+//! then runs the pure checks of [`checks`] on it. The e2e scenarios of
+//! `xtask/src/e2e/scenarios/doctor.rs` call it too. Nothing is changed in
 //! Keycloak, and no token is printed.
 
 mod checks;
@@ -21,7 +22,7 @@ use serde_json::Value;
 use xshell::Shell;
 
 use checks::{Admin, Snapshot};
-pub(crate) use checks::{Finding, Level, Target};
+pub(crate) use checks::{Check, Finding, Level, Target};
 
 use crate::flags;
 use crate::http::Http;

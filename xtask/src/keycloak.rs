@@ -47,7 +47,7 @@ use serde_json::Value;
 
 pub(crate) use admin::KeyAlgorithm;
 pub(crate) use oidc::Token;
-pub(crate) use provision::{Keycloak, StartOptions};
+pub(crate) use provision::{Keycloak, REALM_FILE, StartOptions};
 
 /// The Keycloak version of the distribution and of the container image.
 pub(crate) const VERSION: &str = "26.7.3";

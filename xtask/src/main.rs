@@ -9,6 +9,7 @@
 mod bench;
 mod bench_tools;
 mod clients;
+mod doctor;
 mod e2e;
 mod flags;
 mod fuzz;
@@ -44,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         XtaskCmd::Keycloak(cmd) => cmd.run(&sh).context("xtask keycloak"),
         XtaskCmd::Token(cmd) => cmd.run(&sh).context("xtask token"),
         XtaskCmd::Clients(cmd) => cmd.run(&sh).context("xtask clients"),
+        XtaskCmd::Doctor(cmd) => cmd.run(&sh).context("xtask doctor"),
     }
 }
 

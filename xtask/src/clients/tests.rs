@@ -119,10 +119,10 @@ fn inspector_args_use_streamable_http_and_a_bearer_header() {
     assert_eq!(
         args,
         [
-            "--cli",
             "http://127.0.0.1:1/mcp",
             "--transport",
             "http",
+            "--stored-auth-only",
             "--header",
             "Authorization: Bearer t0k",
             "--method",
@@ -143,10 +143,10 @@ fn inspector_args_send_no_authorization_without_a_token() {
     assert_eq!(
         args,
         [
-            "--cli",
             "http://127.0.0.1:1/mcp",
             "--transport",
             "http",
+            "--stored-auth-only",
             "--method",
             "tools/list"
         ]

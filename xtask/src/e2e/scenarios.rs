@@ -1,10 +1,11 @@
 //! The named end-to-end scenarios, in the order they run. Each starts its
-//! own server ([`Server::start`]) and fails with a reason that says which
-//! rule did not hold. The multi-realm scenarios ([`realms`]) run after
+//! own server ([`Server::start`]), except the [`doctor`] ones, which need
+//! only Keycloak, and fails with a reason that says which rule did not hold. The multi-realm scenarios ([`realms`]) run after
 //! `key_rotation_under_load` (their rotation picks a priority above every
 //! RS256 key there is). `idp_outage_serves_cached_keys_and_reports_degraded`
 //! restarts Keycloak (about a minute), so it runs last.
 
+mod doctor;
 mod protocol;
 mod realms;
 mod rotation;
@@ -30,6 +31,14 @@ pub(crate) const ALL: &[(&str, Run)] = &[
     (
         "discovery_401_metadata_then_authorization_server",
         discovery_401_metadata_then_authorization_server,
+    ),
+    (
+        "doctor_green_on_dev_realm",
+        doctor::doctor_green_on_dev_realm,
+    ),
+    (
+        "doctor_names_each_mistake_in_broken_realm",
+        doctor::doctor_names_each_mistake_in_broken_realm,
     ),
     (
         "authorization_code_pkce_flow_headless",

@@ -391,3 +391,37 @@ fn clients_commands() {
     };
     assert_eq!(c.command, ClientsCmd::Selftest);
 }
+
+#[test]
+fn doctor_flags() {
+    let XtaskCmd::Doctor(d) = parse("doctor") else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            d.keycloak_url.as_str(),
+            d.realm.as_str(),
+            d.resource.as_str()
+        ),
+        ("http://localhost:8080", "mcp", "http://localhost:8000/mcp")
+    );
+
+    let XtaskCmd::Doctor(d) = parse(
+        "doctor --keycloak-url https://kc.example.com --realm prod --resource https://mcp.example.com/mcp",
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            d.keycloak_url.as_str(),
+            d.realm.as_str(),
+            d.resource.as_str()
+        ),
+        (
+            "https://kc.example.com",
+            "prod",
+            "https://mcp.example.com/mcp"
+        )
+    );
+    check_error("doctor --realm", &["--realm"]);
+}

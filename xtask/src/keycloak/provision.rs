@@ -19,7 +19,7 @@ use crate::process::{Guard, ProcessGroup, RemovePath, Stop};
 /// The container image, pinned to [`super::VERSION`].
 const IMAGE: &str = "quay.io/keycloak/keycloak:26.7.3";
 /// The realm file, relative to the workspace root.
-pub(super) const REALM_FILE: &str = "dev/keycloak/realm.json";
+pub(crate) const REALM_FILE: &str = "dev/keycloak/realm.json";
 
 /// How to start Keycloak. [`StartOptions::new`] gives the defaults.
 #[derive(Debug, Clone)]

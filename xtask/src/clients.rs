@@ -150,6 +150,29 @@ pub(crate) enum Scenario<'a> {
     Expect401,
 }
 
+/// The `oauth` scenario of an SDK client: no token and no pre-registered
+/// client. The SDK's own OAuth client discovers the authorization server
+/// from the server's 401, registers itself (RFC 7591), logs `user` in
+/// headlessly (the password travels in `MCP_PASSWORD`, never argv), accepts
+/// the consent screen, then lists the tools and renders.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OAuthLogin<'a> {
+    /// The user to log in as (the dev realm's password is looked up).
+    pub(crate) user: &'a str,
+    /// RFC 7591 `client_name`: how the test finds the registered client.
+    pub(crate) client_name: &'a str,
+    /// The loopback redirect URI the client registers (nothing listens:
+    /// the client's headless browser stops at the redirect).
+    pub(crate) redirect_uri: &'a str,
+    /// Keeps the registration and tokens between runs (mode 0600).
+    pub(crate) state_file: &'a Path,
+    /// Template to render and its variables as a JSON object.
+    pub(crate) render: (&'a str, &'a str),
+    /// With a name, also `save_template` it (needs `templates:write`: the
+    /// client must step up on the server's 403).
+    pub(crate) save: Option<&'a str>,
+}
+
 /// One Inspector CLI call.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum InspectorCall<'a> {
@@ -188,31 +211,83 @@ impl ClientTools {
             Some(token) => cmd.env("MCP_TOKEN", token),
             None => cmd.env_remove("MCP_TOKEN"),
         };
-        let out = cmd
-            .quiet()
-            .ignore_status()
-            .output()
-            .with_context(|| format!("run the {sdk}"))?;
-        if !out.status.success() {
-            bail!(
-                "{sdk} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        // The Python SDK logs this when the session's DELETE is answered
-        // with anything but 200 or 204 (rmcp's own answer is 202): the
-        // server must end sessions in a way the official clients accept.
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if let Some(line) = stderr
-            .lines()
-            .find(|l| l.contains("Session termination failed"))
-        {
-            bail!("{sdk} could not end its session: {}", line.trim());
-        }
-        String::from_utf8(out.stdout).with_context(|| format!("{sdk} printed non-UTF-8"))
+        client_output(sdk, cmd)
     }
 
+    /// Runs a client's `oauth` scenario ([`OAuthLogin`]) and returns its
+    /// JSON report. Only the SDK 2.x Python client and the TypeScript client
+    /// have one.
+    pub(crate) fn run_oauth_client(
+        &self,
+        sh: &Shell,
+        sdk: Sdk,
+        url: &str,
+        login: &OAuthLogin<'_>,
+        password: &str,
+    ) -> anyhow::Result<String> {
+        let cmd = match sdk {
+            Sdk::Python => bail!("{sdk} has no oauth scenario (the 1.x client is token-only)"),
+            Sdk::Python2 => sh.cmd(&self.python2).arg(&self.python2_client),
+            Sdk::TypeScript => sh.cmd(&self.node).arg(&self.node_client),
+        };
+        let (name, variables) = login.render;
+        let mut args = vec![
+            "oauth".to_owned(),
+            "--url".to_owned(),
+            url.to_owned(),
+            "--user".to_owned(),
+            login.user.to_owned(),
+            "--client-name".to_owned(),
+            login.client_name.to_owned(),
+            "--redirect-uri".to_owned(),
+            login.redirect_uri.to_owned(),
+            "--state".to_owned(),
+            login.state_file.display().to_string(),
+            "--name".to_owned(),
+            name.to_owned(),
+            "--variables".to_owned(),
+            variables.to_owned(),
+        ];
+        if let Some(save) = login.save {
+            args.extend(["--save-name".to_owned(), save.to_owned()]);
+        }
+        let cmd = cmd
+            .args(args)
+            .env_remove("MCP_TOKEN")
+            .env("MCP_PASSWORD", password);
+        client_output(sdk, cmd)
+    }
+}
+
+/// Runs a client script to its end: its stdout when it exits 0, else its
+/// own reason; a session the SDK could not end is a failure too.
+fn client_output(sdk: Sdk, cmd: xshell::Cmd<'_>) -> anyhow::Result<String> {
+    let out = cmd
+        .quiet()
+        .ignore_status()
+        .output()
+        .with_context(|| format!("run the {sdk}"))?;
+    if !out.status.success() {
+        bail!(
+            "{sdk} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    // The Python SDK logs this when the session's DELETE is answered
+    // with anything but 200 or 204 (rmcp's own answer is 202): the
+    // server must end sessions in a way the official clients accept.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if let Some(line) = stderr
+        .lines()
+        .find(|l| l.contains("Session termination failed"))
+    {
+        bail!("{sdk} could not end its session: {}", line.trim());
+    }
+    String::from_utf8(out.stdout).with_context(|| format!("{sdk} printed non-UTF-8"))
+}
+
+impl ClientTools {
     /// Runs the Inspector CLI and returns its stdout (the JSON result of the
     /// call). Fails when the CLI exits non-zero.
     pub(crate) fn run_inspector(

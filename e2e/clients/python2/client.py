@@ -255,7 +255,14 @@ async def exercise(client: Client, args: argparse.Namespace, out: dict[str, Any]
     if args.save_name:
         result = await client.call_tool(
             "save_template",
-            {"name": args.save_name, "content": args.save_content},
+            {
+                "name": args.save_name,
+                "title": "Saved by client.py",
+                "description": "Saved through the Python SDK 2.x OAuth client",
+                "tags": ["e2e"],
+                "variables": [],
+                "body": args.save_content,
+            },
         )
         text = tool_text(result)
         if result.is_error:
@@ -339,7 +346,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--redirect-uri", default="http://127.0.0.1:33418/callback", help="`oauth`: loopback redirect")
     parser.add_argument("--client-name", default="mcp-file-templates e2e (python-sdk-2)", help="`oauth`: RFC 7591 client_name")
     parser.add_argument("--save-name", help="`oauth`: also save this template (needs templates:write)")
-    parser.add_argument("--save-content", default="", help="`oauth`: the template text to save")
+    parser.add_argument("--save-content", default="Saved by client.py", help="`oauth`: the template body to save")
     parser.add_argument("--state", help="`oauth`: keep the registration and tokens in this file (mode 0600)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds for the whole scenario")
     args = parser.parse_args()

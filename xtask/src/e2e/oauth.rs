@@ -85,8 +85,9 @@ pub(crate) struct AuthorizationRequest<'a> {
     pub(crate) client_id: &'a str,
     pub(crate) redirect_uri: &'a str,
     pub(crate) scope: &'a str,
-    /// RFC 8707 resource indicator: the MCP server's resource URL.
-    pub(crate) resource: &'a str,
+    /// RFC 8707 resource indicator: the MCP server's resource URL (`None`
+    /// leaves `aud` to the scopes' audience mappers).
+    pub(crate) resource: Option<&'a str>,
     pub(crate) state: &'a str,
     pub(crate) code_challenge: &'a str,
 }
@@ -99,8 +100,11 @@ impl AuthorizationRequest<'_> {
             .append_pair("response_type", "code")
             .append_pair("client_id", self.client_id)
             .append_pair("redirect_uri", self.redirect_uri)
-            .append_pair("scope", self.scope)
-            .append_pair("resource", self.resource)
+            .append_pair("scope", self.scope);
+        if let Some(resource) = self.resource {
+            url.query_pairs_mut().append_pair("resource", resource);
+        }
+        url.query_pairs_mut()
             .append_pair("state", self.state)
             .append_pair("code_challenge", self.code_challenge)
             .append_pair("code_challenge_method", "S256");
@@ -125,7 +129,7 @@ pub(crate) fn login(
         preview(&page.body)
     );
     let action = login_form_action(&page.body)?;
-    let reply = http.post_form(
+    let mut reply = http.post_form(
         &action,
         &[
             ("username", user),
@@ -133,6 +137,17 @@ pub(crate) fn login(
             ("credentialId", ""),
         ],
     )?;
+    // A client with consent required (a registered or CIMD client) gets
+    // Keycloak's consent screen next: the user accepts, as in a browser.
+    if reply.status == 200 && reply.body.contains("name=\"accept\"") {
+        let (action, mut fields) = consent_form(&reply.body)?;
+        fields.push(("accept".to_owned(), "Yes".to_owned()));
+        let form: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        reply = http.post_form(&action, &form)?;
+    }
     ensure!(
         reply.status == 302 || reply.status == 303,
         "login form: expected a redirect, got HTTP {}: {}",
@@ -167,6 +182,43 @@ pub(crate) fn login_form_action(html: &str) -> anyhow::Result<String> {
         .map(|i| start + i)
         .context("unterminated action attribute")?;
     Ok(html_unescape(&tag[start..end]))
+}
+
+/// The consent screen's form: its `action` and its hidden inputs (the
+/// `code` Keycloak needs back), HTML-decoded.
+pub(crate) fn consent_form(html: &str) -> anyhow::Result<(String, Vec<(String, String)>)> {
+    let accept = html
+        .find("name=\"accept\"")
+        .context("no accept button on the consent page")?;
+    let start = html[..accept]
+        .rfind("<form")
+        .context("the accept button is not inside a <form>")?;
+    let end = html[accept..]
+        .find("</form>")
+        .map_or(html.len(), |i| accept + i);
+    let form = &html[start..end];
+    let action = attribute(form, "action").context("the consent form has no action")?;
+    let fields = form
+        .split("<input")
+        .skip(1)
+        .filter(|input| input.contains("type=\"hidden\""))
+        .filter_map(|input| {
+            let tag = &input[..input.find('>').unwrap_or(input.len())];
+            Some((
+                attribute(tag, "name")?,
+                attribute(tag, "value").unwrap_or_default(),
+            ))
+        })
+        .collect();
+    Ok((action, fields))
+}
+
+/// The HTML-decoded value of the first ` name="…"` attribute in `tag`.
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let marker = format!(" {name}=\"");
+    let start = tag.find(&marker)? + marker.len();
+    let end = start + tag[start..].find('"')?;
+    Some(html_unescape(&tag[start..end]))
 }
 
 /// Decodes the entities Keycloak's templates emit in attribute values.
@@ -242,5 +294,20 @@ mod tests {
             "http://localhost:8080/realms/mcp/login-actions/authenticate?session_code=abc&execution=e1&client_id=mcp-client&tab_id=t"
         );
         assert!(login_form_action("<form id=\"other\" action=\"x\">").is_err());
+    }
+
+    #[test]
+    fn keycloak_consent_form_action_and_hidden_code_are_found() {
+        let html = r#"<form action="x"><input type="text" name="q" value="no"></form>
+<form class="form-actions" action="http://localhost:8080/realms/mcp/login-actions/consent?client_id=c&amp;tab_id=t" method="POST">
+<input type="hidden" name="code" value="abc&#61;"><input class="btn" name="accept" id="kc-login" type="submit" value="Yes">
+<input name="cancel" id="kc-cancel" type="submit" value="No"></form>"#;
+        let (action, fields) = consent_form(html).unwrap();
+        assert_eq!(
+            action,
+            "http://localhost:8080/realms/mcp/login-actions/consent?client_id=c&tab_id=t"
+        );
+        assert_eq!(fields, [("code".to_owned(), "abc=".to_owned())]);
+        assert!(consent_form("<form action=\"x\"></form>").is_err());
     }
 }

@@ -8,6 +8,7 @@
 mod doctor;
 mod protocol;
 mod realms;
+mod registration;
 mod rotation;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -59,6 +60,30 @@ pub(crate) const ALL: &[(&str, Run)] = &[
     (
         "typescript_sdk_client_without_token_gets_401",
         typescript_sdk_client_without_token_gets_401,
+    ),
+    (
+        "python_sdk_2_client_speaks_2026_07_28_lists_and_renders",
+        registration::python_sdk_2_client_speaks_2026_07_28_lists_and_renders,
+    ),
+    (
+        "python_sdk_2_client_without_token_gets_401",
+        registration::python_sdk_2_client_without_token_gets_401,
+    ),
+    (
+        "python_sdk_2_registers_itself_logs_in_consents_calls_tools",
+        registration::python_sdk_2_registers_itself_logs_in_consents_calls_tools,
+    ),
+    (
+        "python_sdk_2_step_up_after_registration_needs_the_scope_granted",
+        registration::python_sdk_2_step_up_after_registration_needs_the_scope_granted,
+    ),
+    (
+        "typescript_sdk_registers_itself_logs_in_consents_calls_tools",
+        registration::typescript_sdk_registers_itself_logs_in_consents_calls_tools,
+    ),
+    (
+        "cimd_client_logs_in_consents_calls_tools",
+        registration::cimd_client_logs_in_consents_calls_tools,
     ),
     (
         "inspector_cli_lists_and_renders",
@@ -307,8 +332,8 @@ fn authorization_code_pkce_flow_headless(env: &mut Env) -> anyhow::Result<()> {
         authorization_endpoint,
         client_id: "mcp-client",
         redirect_uri: &env.redirect_uri,
-        scope: "openid mcp:tools",
-        resource: &env.resource,
+        scope: "openid mcp:tools templates:write",
+        resource: Some(&env.resource),
         state: &state,
         code_challenge: &pkce.challenge,
     };
@@ -360,9 +385,12 @@ fn authorization_code_pkce_flow_headless(env: &mut Env) -> anyhow::Result<()> {
         .context("no access_token")?
         .to_owned();
     let claims = jwt_part(&access, 1)?;
+    // RFC 8707 with Keycloak's `resource-indicators`: `aud` is narrowed to
+    // exactly the resource asked for (no `mcp-server`), the setup in which
+    // introspection must still work (see the delete below).
     ensure!(
-        audiences(&claims).contains(&env.resource),
-        "aud {} lacks {}",
+        audiences(&claims) == [env.resource.clone()],
+        "RFC 8707: aud {} is not exactly [{}]",
         claims["aud"],
         env.resource
     );
@@ -415,6 +443,28 @@ fn authorization_code_pkce_flow_headless(env: &mut Env) -> anyhow::Result<()> {
             .is_some_and(|f| f.starts_with("2026-01-15-")),
         "filename {}",
         rendered["filename"]
+    );
+    // A verify-online tool with the narrowed token: the server introspects
+    // as the resource client (whose client id is the resource URL, so it is
+    // in the token's audience) and Keycloak answers `active: true`.
+    let name = format!("e2e-narrowed-{}", std::process::id());
+    let saved = session.call_ok(
+        &access,
+        "save_template",
+        json!({
+            "name": name, "title": "Narrowed", "description": "Saved with an RFC 8707 token",
+            "tags": [], "variables": [], "body": "narrowed",
+        }),
+    )?;
+    let version = saved["version"].as_str().context("no version")?.to_owned();
+    let deleted = session.call_ok(
+        &access,
+        "delete_template",
+        json!({"name": name, "expected_version": version}),
+    )?;
+    ensure!(
+        deleted["deleted"] == true,
+        "delete_template (introspected) with the narrowed token: {deleted}"
     );
     session.close(&access);
     Ok(())

@@ -313,6 +313,31 @@ impl Keycloak {
                 self.http.put_json(&url, admin.as_str(), &mapper)?.ok()?;
             }
         }
+        // The resource client (see `RESOURCE_CLIENT_SECRET`): its id and
+        // `resource_url` follow the audience, so RFC 8707 requests for it
+        // are admitted and it stays in every narrowed `aud`.
+        let clients = self
+            .http
+            .get(
+                &self.realm_admin_url(realm, "/clients?max=1000"),
+                Some(admin.as_str()),
+            )?
+            .ok()?
+            .json()?;
+        let resource_clients = clients.as_array().into_iter().flatten().filter(|c| {
+            c["attributes"]["resource_url"]
+                .as_str()
+                .is_some_and(|url| url != audience)
+                && c["clientId"] == c["attributes"]["resource_url"]
+        });
+        for client in resource_clients {
+            let mut client = client.clone();
+            client["clientId"] = json!(audience);
+            client["attributes"]["resource_url"] = json!(audience);
+            let url =
+                self.realm_admin_url(realm, &format!("/clients/{}", str_field(&client, "id")));
+            self.http.put_json(&url, admin.as_str(), &client)?.ok()?;
+        }
         Ok(())
     }
 }

@@ -10,7 +10,9 @@ use serde_json::json;
 use xshell::Shell;
 
 use super::provision::Backend;
-use super::{Keycloak, REALM, RESOURCE_CLIENT_SECRET, STATE_FILE, StartOptions, VERSION, check, write_json};
+use super::{
+    Keycloak, REALM, RESOURCE_CLIENT_SECRET, STATE_FILE, StartOptions, VERSION, check, write_json,
+};
 use crate::flags;
 use crate::process::{Guard, RemovePath};
 

@@ -12,7 +12,9 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use xshell::{Shell, cmd};
 
-use super::{DEFAULT_AUDIENCE, DEV_FEATURES, REALM, SECOND_REALM, SECOND_REALM_USERS, dist, write_json};
+use super::{
+    DEFAULT_AUDIENCE, DEV_FEATURES, REALM, SECOND_REALM, SECOND_REALM_USERS, dist, write_json,
+};
 use crate::http::Http;
 use crate::process::{Guard, ProcessGroup, RemovePath, Stop};
 
@@ -536,7 +538,11 @@ pub(super) fn realm_representation(path: &Path, opts: &StartOptions) -> anyhow::
     }
     let resource_client = realm["clients"]
         .as_array_mut()
-        .and_then(|clients| clients.iter_mut().find(|c| c["clientId"] == DEFAULT_AUDIENCE))
+        .and_then(|clients| {
+            clients
+                .iter_mut()
+                .find(|c| c["clientId"] == DEFAULT_AUDIENCE)
+        })
         .context("the realm file has no resource client (client id = the resource URL)")?;
     resource_client["clientId"] = json!(opts.audience);
     resource_client["attributes"]["resource_url"] = json!(opts.audience);

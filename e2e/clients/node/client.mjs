@@ -11,7 +11,7 @@
 // `client.mjs: <reason>` to stderr and exits 1 when it does not (2 for a usage
 // error). Tokens and the password never appear in the output.
 //
-// Scenarios (same as ../python/client.py):
+// Scenarios (as ../python/client.py; `oauth` as ../python2/client.py):
 //   list-tools  initialize, list tools, require the five tool names
 //   render      list-tools, then call `render_template` with --name and
 //               --variables (a JSON object); the result must not be an error,
@@ -27,7 +27,16 @@
 //               render; with --save-name, also `save_template`, which needs
 //               the scope step-up the server asks for with a 403
 //               `insufficient_scope`; --state FILE keeps the registration
-//               and tokens (mode 0600) for a later run
+//               and tokens (mode 0600) for a later run. SDK 1.32.2 answers
+//               the 403 itself only with `auth()`, i.e. a refresh, which
+//               cannot widen the scope, and gives up on the second 403; the
+//               client then drops the tokens and runs `auth()` with the
+//               challenge's scope (a new authorization, consent for the new
+//               scope), reported as "step_up": "client" ("sdk" should the
+//               SDK start that authorization itself, "none" when the token
+//               already had the scope). Keycloak refuses the step-up with
+//               `invalid_scope` unless an administrator has added
+//               templates:write to the registered client (docs/keycloak.md)
 //
 // Usage:
 //   MCP_TOKEN=... node client.mjs --url http://127.0.0.1:PORT/mcp render \
@@ -479,7 +488,7 @@ function findForm(body) {
 function pageMessage(body) {
   for (const pattern of [
     /id="kc-error-message"[^>]*>\s*<p[^>]*>([^<]*)/,
-    /id="input-error[^"]*"[^>]*>([^<]*)/,
+    /class="[^"]*\bkc-feedback-text\b[^"]*"[^>]*>([^<]*)/,
     /<title>([^<]*)<\/title>/,
   ]) {
     const match = pattern.exec(body);

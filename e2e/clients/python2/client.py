@@ -252,6 +252,8 @@ async def exercise(client: Client, args: argparse.Namespace, out: dict[str, Any]
         if args.expect_text is not None and args.expect_text not in text:
             raise ScenarioFailed(f"render_template text lacks {args.expect_text!r}: {text!r}")
         out["text"] = text
+        if result.structured_content is not None:
+            out["structured_content"] = result.structured_content
     if args.save_name:
         result = await client.call_tool(
             "save_template",
@@ -296,9 +298,18 @@ async def run(args: argparse.Namespace, token: str | None, warnings: Warnings) -
         )
     elif token:
         headers = {"Authorization": f"Bearer {token}"}
+    # SDK 2.x turns an HTTP error into a JSON-RPC error (-32603) without the
+    # status, so the statuses are recorded here, as they arrive.
+    refusals: list[httpx2.Response] = []
+
+    async def record(response: httpx2.Response) -> None:
+        if response.status_code in (401, 403):
+            refusals.append(response)
+
     try:
         with anyio.fail_after(args.timeout):
             async with create_mcp_http_client(headers=headers, auth=auth) as http:
+                http.event_hooks = {"response": [record]}
                 transport = streamable_http_client(args.url, http_client=http)
                 async with Client(transport, mode=args.mode, raise_exceptions=True) as client:
                     await exercise(client, args, out)
@@ -307,11 +318,12 @@ async def run(args: argparse.Namespace, token: str | None, warnings: Warnings) -
             e.response.status_code for e in leaves(exc) if isinstance(e, httpx2.HTTPStatusError)
         ]
         failed = [e for e in leaves(exc) if isinstance(e, ScenarioFailed)]
-        if args.scenario == "expect-401" and statuses:
-            if statuses[0] != 401:
-                raise ScenarioFailed(f"expected HTTP 401, got {statuses[0]}") from None
-            response = next(e.response for e in leaves(exc) if isinstance(e, httpx2.HTTPStatusError))
-            out.update(status=401, www_authenticate=response.headers.get("www-authenticate"))
+        if args.scenario == "expect-401" and (refusals or statuses):
+            response = refusals[0] if refusals else None
+            status = response.status_code if response is not None else statuses[0]
+            if status != 401:
+                raise ScenarioFailed(f"expected HTTP 401, got {status}") from None
+            out.update(status=401, www_authenticate=response.headers.get("www-authenticate") if response else None)
             return out
         if failed:
             raise failed[0] from None

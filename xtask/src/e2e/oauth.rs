@@ -138,15 +138,34 @@ pub(crate) fn login(
         ],
     )?;
     // A client with consent required (a registered or CIMD client) gets
-    // Keycloak's consent screen next: the user accepts, as in a browser.
-    if reply.status == 200 && reply.body.contains("name=\"accept\"") {
-        let (action, mut fields) = consent_form(&reply.body)?;
-        fields.push(("accept".to_owned(), "Yes".to_owned()));
-        let form: Vec<(&str, &str)> = fields
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        reply = http.post_form(&action, &form)?;
+    // Keycloak's consent screen next, directly or behind a redirect to its
+    // `required-action` page: the user accepts, as in a browser.
+    let mut page =
+        url::Url::parse(&action).with_context(|| format!("login form action {action:?}"))?;
+    for _ in 0..3 {
+        let internal = reply
+            .header("location")
+            .is_some_and(|l| l.contains("/login-actions/"));
+        if (reply.status == 302 || reply.status == 303) && internal {
+            let location = reply.header("location").unwrap_or_default();
+            page = page
+                .join(location)
+                .with_context(|| format!("Location {location:?}"))?;
+            reply = http.get_accept(page.as_str(), "text/html")?;
+        } else if reply.status == 200 && reply.body.contains("name=\"accept\"") {
+            let (action, mut fields) = consent_form(&reply.body)?;
+            let action = page
+                .join(&action)
+                .with_context(|| format!("consent form action {action:?}"))?;
+            fields.push(("accept".to_owned(), "Yes".to_owned()));
+            let form: Vec<(&str, &str)> = fields
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            reply = http.post_form(action.as_str(), &form)?;
+        } else {
+            break;
+        }
     }
     ensure!(
         reply.status == 302 || reply.status == 303,

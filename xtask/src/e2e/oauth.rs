@@ -47,6 +47,18 @@ pub(crate) fn discover(http: &Http, issuer: &str) -> anyhow::Result<(String, Val
     bail!("no authorization server metadata: {}", tried.join("; "))
 }
 
+/// The `authorization_endpoint` and `token_endpoint` of authorization
+/// server metadata.
+pub(crate) fn endpoints(meta: &Value) -> anyhow::Result<(&str, &str)> {
+    let authorization = meta["authorization_endpoint"]
+        .as_str()
+        .context("no authorization_endpoint in the metadata")?;
+    let token = meta["token_endpoint"]
+        .as_str()
+        .context("no token_endpoint in the metadata")?;
+    Ok((authorization, token))
+}
+
 /// A PKCE pair: the verifier (43 characters of base64url from 32 random
 /// bytes) and its `S256` challenge.
 pub(crate) struct Pkce {

@@ -313,35 +313,49 @@ fn discovery_401_metadata_then_authorization_server(env: &mut Env) -> anyhow::Re
     Ok(())
 }
 
-fn authorization_code_pkce_flow_headless(env: &mut Env) -> anyhow::Result<()> {
-    let server = Server::start(env, "pkce", Mode::Jwt)?;
-    let issuer = env.issuer();
-    // A fresh agent: its cookie jar carries Keycloak's login session.
-    let browser = Http::new()?;
-    let (_, meta) = oauth::discover(&browser, &issuer)?;
-    let authorization_endpoint = meta["authorization_endpoint"]
-        .as_str()
-        .context("no authorization_endpoint")?;
-    let token_endpoint = meta["token_endpoint"]
-        .as_str()
-        .context("no token_endpoint")?;
+/// `tools/list` names exactly our five tools and `render_template` of the
+/// shipped template renders; the render's result.
+pub(crate) fn lists_and_renders(session: &mut Session, token: &str) -> anyhow::Result<Value> {
+    let tools = session.list_tools(token)?;
+    ensure!(tools == TOOLS, "tools/list: {tools:?}");
+    let rendered = session.call_ok(token, "render_template", render_args()?)?;
+    let text = rendered["text"].as_str().unwrap_or_default();
+    ensure!(text.contains(RENDERED_TEXT), "rendered text: {text:?}");
+    Ok(rendered)
+}
 
-    let pkce = Pkce::new()?;
-    let state = oauth::random_b64url(16)?;
-    let request = AuthorizationRequest {
-        authorization_endpoint,
-        client_id: "mcp-client",
-        redirect_uri: &env.redirect_uri,
-        scope: "openid mcp:tools templates:write",
-        resource: Some(&env.resource),
-        state: &state,
-        code_challenge: &pkce.challenge,
-    };
-    let location = oauth::login(&browser, &request.url()?, "alice", "alice")?;
+/// Bob's token asking for both scopes: Keycloak drops `templates:write`
+/// (he lacks the `template-writer` role), so it reads but cannot write.
+pub(crate) fn bob_read_only_token(env: &Env) -> anyhow::Result<Token> {
+    let token = user_token(env, "mcp-test", "bob", BOTH_SCOPES)?;
+    let claims = token.claims()?;
     ensure!(
-        location.starts_with(&format!("{}?", env.redirect_uri)),
+        has_scope(&claims, "mcp:tools") && !has_scope(&claims, "templates:write"),
+        "bob's scope {}",
+        claims["scope"]
+    );
+    Ok(token)
+}
+
+/// The code of a headless authorization for `request`: `user` logs in
+/// through Keycloak's form (and consents, when asked) in `browser`, whose
+/// cookie jar keeps the login session. The redirect must go to our redirect
+/// URI with no `error`, the same `state`, and, when Keycloak names itself
+/// (RFC 9207), our issuer.
+pub(crate) fn authorization_code(
+    env: &Env,
+    browser: &Http,
+    request: &AuthorizationRequest<'_>,
+    user: &str,
+) -> anyhow::Result<String> {
+    let password =
+        keycloak::user_password(user).with_context(|| format!("no password for {user}"))?;
+    let location = oauth::login(browser, &request.url()?, user, password)
+        .with_context(|| format!("authorization for {}", request.client_id))?;
+    ensure!(
+        location.starts_with(&format!("{}?", request.redirect_uri)),
         "redirected to {location:?}, not to {}",
-        env.redirect_uri
+        request.redirect_uri
     );
     let params = oauth::query_params(&location)?;
     let param = |name: &str| {
@@ -357,33 +371,69 @@ fn authorization_code_pkce_flow_headless(env: &mut Env) -> anyhow::Result<()> {
         );
     }
     ensure!(
-        param("state") == Some(state.as_str()),
-        "state mismatch: sent {state:?}, got {:?}",
+        param("state") == Some(request.state),
+        "state mismatch: sent {:?}, got {:?}",
+        request.state,
         param("state")
     );
-    // RFC 9207: when the AS names itself, it must be the issuer we asked.
     if let Some(iss) = param("iss") {
+        let issuer = env.issuer();
         ensure!(iss == issuer, "RFC 9207 iss {iss:?} != {issuer:?}");
     }
-    let code = param("code").context("no code in the redirect")?;
+    Ok(param("code").context("no code in the redirect")?.to_owned())
+}
+
+/// Redeems `code` at `token_endpoint` with the PKCE `verifier`; the access
+/// token.
+pub(crate) fn redeem_code(
+    browser: &Http,
+    token_endpoint: &str,
+    request: &AuthorizationRequest<'_>,
+    code: &str,
+    verifier: &str,
+) -> anyhow::Result<String> {
     let (status, body) = oauth::exchange_code(
-        &browser,
+        browser,
         token_endpoint,
-        "mcp-client",
-        &env.redirect_uri,
+        request.client_id,
+        request.redirect_uri,
         code,
-        &pkce.verifier,
+        verifier,
     )?;
     ensure!(
         status == 200,
-        "code exchange: HTTP {status}: {} ({})",
+        "code exchange for {}: HTTP {status}: {} ({})",
+        request.client_id,
         body["error"],
         body["error_description"]
     );
-    let access = body["access_token"]
+    Ok(body["access_token"]
         .as_str()
         .context("no access_token")?
-        .to_owned();
+        .to_owned())
+}
+
+fn authorization_code_pkce_flow_headless(env: &mut Env) -> anyhow::Result<()> {
+    let server = Server::start(env, "pkce", Mode::Jwt)?;
+    let issuer = env.issuer();
+    // A fresh agent: its cookie jar carries Keycloak's login session.
+    let browser = Http::new()?;
+    let (_, meta) = oauth::discover(&browser, &issuer)?;
+    let (authorization_endpoint, token_endpoint) = oauth::endpoints(&meta)?;
+
+    let pkce = Pkce::new()?;
+    let state = oauth::random_b64url(16)?;
+    let request = AuthorizationRequest {
+        authorization_endpoint,
+        client_id: "mcp-client",
+        redirect_uri: &env.redirect_uri,
+        scope: "openid mcp:tools templates:write",
+        resource: Some(&env.resource),
+        state: &state,
+        code_challenge: &pkce.challenge,
+    };
+    let code = authorization_code(env, &browser, &request, "alice")?;
+    let access = redeem_code(&browser, token_endpoint, &request, &code, &pkce.verifier)?;
     let claims = jwt_part(&access, 1)?;
     // RFC 8707 with Keycloak's `resource-indicators`: `aud` is narrowed to
     // exactly the resource asked for (no `mcp-server`), the setup in which
@@ -432,11 +482,7 @@ fn authorization_code_pkce_flow_headless(env: &mut Env) -> anyhow::Result<()> {
 
     let http = Http::new()?;
     let mut session = Session::open(&http, &server.url, &access)?;
-    let tools = session.list_tools(&access)?;
-    ensure!(tools == TOOLS, "tools/list: {tools:?}");
-    let rendered = session.call_ok(&access, "render_template", render_args()?)?;
-    let text = rendered["text"].as_str().unwrap_or_default();
-    ensure!(text.contains(RENDERED_TEXT), "rendered text: {text:?}");
+    let rendered = lists_and_renders(&mut session, &access)?;
     ensure!(
         rendered["filename"]
             .as_str()
@@ -470,7 +516,9 @@ fn authorization_code_pkce_flow_headless(env: &mut Env) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn sdk_lists_and_renders(env: &mut Env, sdk: Sdk, name: &str) -> anyhow::Result<()> {
+/// The SDK client lists the tools and renders the shipped template with
+/// alice's token; its JSON report.
+fn sdk_lists_and_renders(env: &mut Env, sdk: Sdk, name: &str) -> anyhow::Result<Value> {
     let server = Server::start(env, name, Mode::Jwt)?;
     let token = user_token(env, "mcp-test", "alice", "mcp:tools")?;
     let out = env.tools.run_client(
@@ -485,7 +533,7 @@ fn sdk_lists_and_renders(env: &mut Env, sdk: Sdk, name: &str) -> anyhow::Result<
         },
     )?;
     ensure!(out.contains("filename"), "{sdk} output: {out}");
-    Ok(())
+    serde_json::from_str(&out).with_context(|| format!("{sdk} report: {out}"))
 }
 
 fn sdk_without_token_gets_401(env: &mut Env, sdk: Sdk, name: &str) -> anyhow::Result<()> {
@@ -502,7 +550,8 @@ fn sdk_without_token_gets_401(env: &mut Env, sdk: Sdk, name: &str) -> anyhow::Re
 }
 
 fn python_sdk_client_lists_and_renders(env: &mut Env) -> anyhow::Result<()> {
-    sdk_lists_and_renders(env, Sdk::Python, "python-sdk")
+    sdk_lists_and_renders(env, Sdk::Python, "python-sdk")?;
+    Ok(())
 }
 
 fn python_sdk_client_without_token_gets_401(env: &mut Env) -> anyhow::Result<()> {
@@ -510,7 +559,8 @@ fn python_sdk_client_without_token_gets_401(env: &mut Env) -> anyhow::Result<()>
 }
 
 fn typescript_sdk_client_lists_and_renders(env: &mut Env) -> anyhow::Result<()> {
-    sdk_lists_and_renders(env, Sdk::TypeScript, "typescript-sdk")
+    sdk_lists_and_renders(env, Sdk::TypeScript, "typescript-sdk")?;
+    Ok(())
 }
 
 fn typescript_sdk_client_without_token_gets_401(env: &mut Env) -> anyhow::Result<()> {
@@ -645,15 +695,7 @@ fn missing_mcp_tools_scope_is_403(env: &mut Env) -> anyhow::Result<()> {
 fn bob_save_template_gets_403_step_up_with_scope(env: &mut Env) -> anyhow::Result<()> {
     let server = Server::start(env, "bob-step-up", Mode::Jwt)?;
     let http = Http::new()?;
-    // Bob asks for both scopes; Keycloak drops templates:write (no
-    // template-writer role).
-    let token = user_token(env, "mcp-test", "bob", BOTH_SCOPES)?;
-    let claims = token.claims()?;
-    ensure!(
-        has_scope(&claims, "mcp:tools") && !has_scope(&claims, "templates:write"),
-        "bob's scope {}",
-        claims["scope"]
-    );
+    let token = bob_read_only_token(env)?;
     let bob = token.as_str();
     let mut session = Session::open(&http, &server.url, bob)?;
     let name = "e2e-bob-denied";

@@ -6,7 +6,7 @@
 use anyhow::{Context, ensure};
 use serde_json::json;
 
-use super::{BOTH_SCOPES, RENDERED_TEXT, TOOLS, has_scope, render_args, user_token};
+use super::{BOTH_SCOPES, RENDERED_TEXT, TOOLS, bob_read_only_token, render_args};
 use crate::e2e::Env;
 use crate::e2e::mcp::{Http, PROTOCOL_2026, challenge_param, preview, request_2026, tool_result};
 use crate::e2e::server::{Mode, Server};
@@ -20,15 +20,7 @@ pub(crate) fn protocol_2026_07_28_client_discovers_lists_renders(
 ) -> anyhow::Result<()> {
     let server = Server::start(env, "protocol-2026", Mode::Jwt)?;
     let http = Http::new()?;
-    // Bob asks for both scopes; Keycloak drops templates:write (no
-    // template-writer role), so his token reads but cannot write.
-    let token = user_token(env, "mcp-test", "bob", BOTH_SCOPES)?;
-    let claims = token.claims()?;
-    ensure!(
-        has_scope(&claims, "mcp:tools") && !has_scope(&claims, "templates:write"),
-        "bob's scope {}",
-        claims["scope"]
-    );
+    let token = bob_read_only_token(env)?;
     let bob = token.as_str();
 
     // No initialize: discovery is the first request, and no session is made.

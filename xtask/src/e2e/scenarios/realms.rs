@@ -17,9 +17,7 @@ use anyhow::{Context, bail, ensure};
 use serde_json::json;
 
 use super::rotation::{FETCH_ERROR, FETCH_OK, KEYS, KID_MISS, Load, key_provider, poll};
-use super::{
-    RENDERED_TEXT, TOOLS, audiences, ensure_invalid_token, has_scope, render_args, user_token_in,
-};
+use super::{TOOLS, audiences, ensure_invalid_token, has_scope, user_token_in};
 use crate::e2e::Env;
 use crate::e2e::mcp::{Http, Session, initialize_request, preview};
 use crate::e2e::server::{self, Issuers, Mode, Server};
@@ -66,13 +64,9 @@ fn kid(token: &Token) -> anyhow::Result<String> {
 /// initialize, tools/list, render_template, close.
 fn lists_and_renders(http: &Http, server: &Server, token: &str) -> anyhow::Result<usize> {
     let mut session = Session::open(http, &server.url, token)?;
-    let tools = session.list_tools(token)?;
-    ensure!(tools == TOOLS, "tools/list: {tools:?}");
-    let rendered = session.call_ok(token, "render_template", render_args()?)?;
-    let text = rendered["text"].as_str().unwrap_or_default();
-    ensure!(text.contains(RENDERED_TEXT), "rendered text: {text:?}");
+    super::lists_and_renders(&mut session, token)?;
     session.close(token);
-    Ok(tools.len())
+    Ok(TOOLS.len())
 }
 
 pub(super) fn two_realms_each_accepted(env: &mut Env) -> anyhow::Result<()> {

@@ -20,10 +20,11 @@ use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
 
 use super::{
-    BOTH_SCOPES, RENDERED_TEXT, TEMPLATE, TEMPLATE_VARIABLES, TOOLS, audiences, has_scope,
-    jwt_part, render_args, sdk_without_token_gets_401, user_token,
+    BOTH_SCOPES, RENDERED_TEXT, TEMPLATE, TEMPLATE_VARIABLES, TOOLS, audiences, authorization_code,
+    has_scope, jwt_part, lists_and_renders, redeem_code, sdk_lists_and_renders,
+    sdk_without_token_gets_401, user_token,
 };
-use crate::clients::{OAuthLogin, Scenario, Sdk};
+use crate::clients::{OAuthLogin, Sdk};
 use crate::e2e::mcp::{Http, Session, preview};
 use crate::e2e::oauth::{self, AuthorizationRequest, Pkce};
 use crate::e2e::server::{Mode, Server};
@@ -37,20 +38,7 @@ use crate::process::ProcessGroup;
 pub(crate) fn python_sdk_2_client_speaks_2026_07_28_lists_and_renders(
     env: &mut Env,
 ) -> anyhow::Result<()> {
-    let server = Server::start(env, "python-sdk-2", Mode::Jwt)?;
-    let token = user_token(env, "mcp-test", "alice", "mcp:tools")?;
-    let out = env.tools.run_client(
-        &env.sh,
-        Sdk::Python2,
-        &server.url,
-        Some(token.as_str()),
-        &Scenario::Render {
-            name: TEMPLATE,
-            variables_json: TEMPLATE_VARIABLES,
-            expect_text: Some(RENDERED_TEXT),
-        },
-    )?;
-    let report: Value = serde_json::from_str(&out).context("the client's report")?;
+    let report = sdk_lists_and_renders(env, Sdk::Python2, "python-sdk-2")?;
     ensure!(
         report["protocol_version"] == "2026-07-28",
         "the SDK 2.x client negotiated {} in auto mode, not 2026-07-28",
@@ -251,11 +239,7 @@ pub(crate) fn cimd_client_logs_in_consents_calls_tools(env: &mut Env) -> anyhow:
     );
     let http = Http::new()?;
     let mut session = Session::open(&http, &server.url, &access)?;
-    let tools = session.list_tools(&access)?;
-    ensure!(tools == TOOLS, "tools/list: {tools:?}");
-    let rendered = session.call_ok(&access, "render_template", render_args()?)?;
-    let text = rendered["text"].as_str().unwrap_or_default();
-    ensure!(text.contains(RENDERED_TEXT), "rendered text: {text:?}");
+    lists_and_renders(&mut session, &access)?;
     session.close(&access);
 
     let access = cimd_token(env, client_id, Some(&env.resource))?;
@@ -287,12 +271,7 @@ fn cimd_token(env: &Env, client_id: &str, resource: Option<&str>) -> anyhow::Res
     };
     let browser = Http::new()?;
     let (_, meta) = oauth::discover(&browser, &env.issuer())?;
-    let authorization_endpoint = meta["authorization_endpoint"]
-        .as_str()
-        .context("no authorization_endpoint")?;
-    let token_endpoint = meta["token_endpoint"]
-        .as_str()
-        .context("no token_endpoint")?;
+    let (authorization_endpoint, token_endpoint) = oauth::endpoints(&meta)?;
     let pkce = Pkce::new()?;
     let state = oauth::random_b64url(16)?;
     let request = AuthorizationRequest {
@@ -304,46 +283,10 @@ fn cimd_token(env: &Env, client_id: &str, resource: Option<&str>) -> anyhow::Res
         state: &state,
         code_challenge: &pkce.challenge,
     };
-    let location = oauth::login(&browser, &request.url()?, "alice", password("alice")?)
-        .with_context(|| format!("CIMD client {with}: authorization"))?;
-    ensure!(
-        location.starts_with(&format!("{}?", env.redirect_uri)),
-        "CIMD client {with}: redirected to {location:?}, not to {}",
-        env.redirect_uri
-    );
-    let params = oauth::query_params(&location)?;
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    if let Some(error) = param("error") {
-        bail!(
-            "CIMD client {with}: authorization error {error}: {:?}",
-            param("error_description")
-        );
-    }
-    ensure!(param("state") == Some(state.as_str()), "state mismatch");
-    let code = param("code").context("no code in the redirect")?;
-    let (status, body) = oauth::exchange_code(
-        &browser,
-        token_endpoint,
-        client_id,
-        &env.redirect_uri,
-        code,
-        &pkce.verifier,
-    )?;
-    ensure!(
-        status == 200,
-        "CIMD client {with}: code exchange: HTTP {status}: {} ({})",
-        body["error"],
-        body["error_description"]
-    );
-    let access = body["access_token"]
-        .as_str()
-        .context("no access_token")?
-        .to_owned();
+    let code = authorization_code(env, &browser, &request, "alice")
+        .with_context(|| format!("CIMD client {with}"))?;
+    let access = redeem_code(&browser, token_endpoint, &request, &code, &pkce.verifier)
+        .with_context(|| format!("CIMD client {with}"))?;
     let claims = jwt_part(&access, 1)?;
     ensure!(
         claims["azp"] == client_id,

@@ -1,6 +1,7 @@
 //! The template domain of mcp-file-templates: named file templates, their
 //! versions, their file format, rendering under limits, and the store seam
-//! ([`TemplateStore`]) with its filesystem backend ([`FsStore`]).
+//! ([`TemplateStore`]) with its two backends: a directory ([`FsStore`]) and
+//! PostgreSQL ([`PgStore`]), shared by the replicas of a deployment.
 //!
 //! It is its own crate so that the MCP/HTTP surface (`crates/server`) and
 //! any other backend of the store seam build on the domain without reaching
@@ -16,6 +17,9 @@
 //!   [`StoreError::Conflict`] with the current version, never a lost update;
 //! - crash-safe writes (temp file, fsync, rename, fsync of the directory) and
 //!   a cross-process advisory lock on `dir/.lock` ([`FsStore`]);
+//! - one compare-and-swap per write in PostgreSQL, and every replica's
+//!   in-memory copy kept current by `LISTEN`/`NOTIFY` with a periodic
+//!   resync ([`PgStore`]);
 //! - rendering with bounded work, output and input ([`render()`]).
 //!
 //! What it must not know: MCP, rmcp, JSON-RPC, HTTP, OAuth, scopes, who the
@@ -24,10 +28,12 @@
 //! every other store call and every render does file I/O or bounded but real
 //! CPU work, which async callers run on a blocking thread and bound
 //! themselves. Errors here carry enough detail for a client to fix its
-//! request; mapping them to wire errors is the caller's job. The store reads
-//! no environment variables, spawns no thread and starts no timer: its
-//! directory and limits come from the caller, and so does the call to
-//! [`FsStore::refresh`] that picks up changes made behind its back.
+//! request; mapping them to wire errors is the caller's job. The stores read
+//! no environment variables: their directory or connection string and
+//! limits come from the caller. [`FsStore`] spawns no thread and starts no
+//! timer (the caller calls [`FsStore::refresh`] to pick up changes made
+//! behind its back); [`PgStore`] owns one listener thread, joined when the
+//! store is dropped.
 //!
 //! See `docs/templates.md` for the file format and the shipped templates.
 //!
@@ -35,12 +41,13 @@
 //! validation), `jinja` (the one minijinja environment both `format` and
 //! `render` use, so neither imports the other), `render` (rendering under
 //! fuel and output limits, the compiled-template cache), `fs` (the directory
-//! backend).
+//! backend), `pg` (the PostgreSQL backend, its schema in `migrations/`).
 
 mod format;
 mod fs;
 mod jinja;
 mod name;
+mod pg;
 pub mod render;
 
 #[cfg(test)]
@@ -56,6 +63,7 @@ pub use self::format::{check_draft, undeclared_variables};
 pub use self::fs::{FsStore, SkippedFile};
 pub use self::jinja::HELPERS;
 pub use self::name::{MAX_NAME_LEN, TemplateName, Version};
+pub use self::pg::{PgOptions, PgStore};
 pub use self::render::{RenderError, RenderLimits, Rendered, Renderer, render, render_at};
 
 /// One variable a template accepts.
@@ -318,6 +326,14 @@ pub enum StoreError {
         version: String,
         /// What is wrong with it.
         reason: String,
+    },
+    /// The database behind the store failed or cannot be reached. The
+    /// message names the step and the database's own reason, never the
+    /// connection string.
+    #[error("template database unavailable: {message}")]
+    Backend {
+        /// What failed.
+        message: String,
     },
     /// Creating another template would exceed `StoreLimits::max_templates`.
     #[error("the store already holds its limit of {limit} templates")]

@@ -76,6 +76,7 @@ fn fixture() -> Fixture {
             introspection_client_secret: None,
             allow_insecure_bench: false,
             log_filter: None,
+            store_postgres_url: None,
         };
         let config =
             config::build(cli, FileConfig::default(), env, Path::new("/")).expect("config");

@@ -91,6 +91,7 @@ pub struct AppDeps {
 struct OpsState {
     metrics: Arc<Metrics>,
     validator: Option<Arc<Validator>>,
+    store: Arc<dyn TemplateStore>,
 }
 
 /// Builds the application router.
@@ -133,6 +134,7 @@ pub fn build_app(config: &Config, deps: AppDeps) -> anyhow::Result<Router> {
         .with_state(OpsState {
             metrics: Arc::clone(&metrics),
             validator,
+            store: Arc::clone(&deps.store),
         });
 
     let shed = ServiceBuilder::new()
@@ -385,55 +387,71 @@ async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Each issuer's signing keys: `ok`, `degraded` while a key set is stale
-/// (refreshes failing, last good set still served), 503 `starting` until
-/// every issuer's keys are loaded (a replica that cannot judge one issuer's
-/// tokens is not ready). The overall status is the worst issuer's.
+/// Readiness: each issuer's signing keys and the template store. `ok`;
+/// `degraded` (still 200) while a key set is stale (refreshes failing, last
+/// good set still served) or the store's database cannot be reached
+/// (templates served from memory, saves fail); 503 `starting` until every
+/// issuer's keys are loaded (a replica that cannot judge one issuer's tokens
+/// is not ready). The overall status is the worst part's.
 async fn readyz(State(state): State<OpsState>) -> Response {
-    let Some(validator) = &state.validator else {
-        return axum::Json(serde_json::json!({ "status": "ok", "auth": "disabled" }))
-            .into_response();
-    };
-    if validator.mode() == auth::ModeKind::Introspection {
-        return axum::Json(serde_json::json!({ "status": "ok" })).into_response();
-    }
     // Worst first: 0 ok, 1 degraded, 2 starting.
     let mut worst = 0;
-    let mut issuers = serde_json::Map::new();
-    let mut stale_since = None;
-    for (issuer, keys) in validator.key_sets() {
-        let (rank, status) = match keys.status() {
-            jwks::Status::Fresh { .. } => (0, "ok"),
-            jwks::Status::Stale { since, .. } => {
-                let since = since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-                stale_since = Some(stale_since.map_or(since, |s: u64| s.min(since)));
-                (1, "degraded")
+    let mut reasons: Vec<&str> = Vec::new();
+    let mut body = serde_json::json!({});
+    match &state.validator {
+        None => body["auth"] = "disabled".into(),
+        Some(validator) if validator.mode() == auth::ModeKind::Introspection => {}
+        Some(validator) => {
+            let mut issuers = serde_json::Map::new();
+            let mut stale_since = None;
+            for (issuer, keys) in validator.key_sets() {
+                let (rank, status) = match keys.status() {
+                    jwks::Status::Fresh { .. } => (0, "ok"),
+                    jwks::Status::Stale { since, .. } => {
+                        let since = since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                        stale_since = Some(stale_since.map_or(since, |s: u64| s.min(since)));
+                        (1, "degraded")
+                    }
+                    // Empty (never loaded, or dropped after the outage window) and
+                    // any state a newer jwks adds: not ready, fail closed.
+                    _ => (2, "starting"),
+                };
+                worst = worst.max(rank);
+                issuers.insert(issuer.to_owned(), status.into());
             }
-            // Empty (never loaded, or dropped after the outage window) and
-            // any state a newer jwks adds: not ready, fail closed.
-            _ => (2, "starting"),
-        };
-        worst = worst.max(rank);
-        issuers.insert(issuer.to_owned(), status.into());
+            body["issuers"] = issuers.into();
+            if let Some(since) = stale_since {
+                body["stale_since_unix"] = since.into();
+                reasons.push("signing key refresh failing; serving the last good key set");
+            }
+            if worst == 2 {
+                reasons.push("signing keys not loaded");
+            }
+        }
     }
-    let mut body = serde_json::json!({ "issuers": issuers });
-    let status = match worst {
-        0 => {
-            body["status"] = "ok".into();
-            StatusCode::OK
+    let store = Arc::clone(&state.store);
+    let store_ok = match tokio::task::spawn_blocking(move || store.health()).await {
+        Ok(Ok(())) => true,
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "template store health check failed");
+            false
         }
-        1 => {
-            body["status"] = "degraded".into();
-            body["reason"] = "signing key refresh failing; serving the last good key set".into();
-            body["stale_since_unix"] = stale_since.unwrap_or(0).into();
-            StatusCode::OK
-        }
-        _ => {
-            body["status"] = "starting".into();
-            body["reason"] = "signing keys not loaded".into();
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        Err(_) => false,
     };
+    body["store"] = if store_ok { "ok" } else { "unavailable" }.into();
+    if !store_ok {
+        worst = worst.max(1);
+        reasons.push("template store unavailable; serving templates from memory, saves fail");
+    }
+    let (status, word) = match worst {
+        0 => (StatusCode::OK, "ok"),
+        1 => (StatusCode::OK, "degraded"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "starting"),
+    };
+    body["status"] = word.into();
+    if !reasons.is_empty() {
+        body["reason"] = reasons.join("; ").into();
+    }
     (status, axum::Json(body)).into_response()
 }
 

@@ -43,9 +43,12 @@ use url::Url;
 
 pub use self::raw::{
     AuthMode, Cli, ClientAuth, ENV_ALLOW_INSECURE_BENCH, ENV_INTROSPECTION_CLIENT_SECRET,
-    ENV_LOG_FILTER, Env, FileConfig, LogFormat, TypPolicy,
+    ENV_LOG_FILTER, ENV_STORE_POSTGRES_URL, Env, FileConfig, LogFormat, StoreBackendKind,
+    TypPolicy,
 };
-use self::raw::{FileAuth, FileIntrospection, FileIssuer, FileJwks, FileLimits, FileSessions};
+use self::raw::{
+    FileAuth, FileIntrospection, FileIssuer, FileJwks, FileLimits, FileSessions, FileStore,
+};
 use crate::authz::{DEFAULT_BASE_SCOPE, ToolPolicy};
 use crate::deps::DEFAULT_INDEX_REFRESH;
 use crate::mcp::OffloadLimits;
@@ -128,9 +131,12 @@ pub struct HttpLimits {
 }
 
 /// The template store.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct StoreConfig {
-    /// The directory holding `<name>.md` files, absolute.
+    /// Which backend holds the templates.
+    pub backend: StoreBackend,
+    /// The directory holding `<name>.md` files, absolute (the `fs`
+    /// backend's; with `postgres`, the default of `templates import`).
     pub dir: PathBuf,
     /// Size and count limits.
     pub limits: StoreLimits,
@@ -141,6 +147,25 @@ pub struct StoreConfig {
     /// (`crate::mcp::Offload`).
     pub offload: OffloadLimits,
 }
+
+/// Where the templates live (`store.backend`).
+#[derive(Clone, Debug)]
+pub enum StoreBackend {
+    /// The directory [`StoreConfig::dir`].
+    Fs,
+    /// A PostgreSQL database, shared by every replica.
+    Postgres {
+        /// The connection string (`MCP_STORE_POSTGRES_URL` or
+        /// `store.postgres_url_file`).
+        url: Secret,
+        /// How often every version is compared with the database beside
+        /// the notifications (`store.resync_secs`, default 60 s).
+        resync: Duration,
+    },
+}
+
+/// `store.resync_secs` when unset.
+pub const DEFAULT_STORE_RESYNC: Duration = Duration::from_secs(60);
 
 /// Everything the validator is built from, as the libraries take it.
 #[derive(Clone, Debug)]
@@ -294,6 +319,7 @@ pub fn build(cli: Cli, mut file: FileConfig, env: Env, cwd: &Path) -> Result<Con
         http: http_limits(&cli, &file.limits)?,
         store: store(
             cli.templates_dir.clone().or(file.templates_dir),
+            store_backend(cli.store_backend, file.store, env.store_postgres_url, cwd)?,
             &file.limits,
             cwd,
         )?,
@@ -354,8 +380,72 @@ fn http_limits(cli: &Cli, limits: &FileLimits) -> Result<HttpLimits, ConfigError
     })
 }
 
+/// The backend from `--store-backend`, then `store.backend`; the postgres
+/// connection string from exactly one of `MCP_STORE_POSTGRES_URL` and
+/// `store.postgres_url_file` (a secret never comes from a flag or this file).
+fn store_backend(
+    flag: Option<StoreBackendKind>,
+    file: FileStore,
+    env_url: Option<Secret>,
+    cwd: &Path,
+) -> Result<StoreBackend, ConfigError> {
+    let kind = flag.or(file.backend).unwrap_or_default();
+    match kind {
+        StoreBackendKind::Fs => {
+            if file.postgres_url_file.is_some() {
+                return Err(err(
+                    "store.postgres_url_file",
+                    "is set, but store.backend is fs: set store.backend = \"postgres\" or remove it",
+                ));
+            }
+            if file.resync_secs.is_some() {
+                return Err(err(
+                    "store.resync_secs",
+                    "applies to the postgres backend only",
+                ));
+            }
+            Ok(StoreBackend::Fs)
+        }
+        StoreBackendKind::Postgres => {
+            let url = match (env_url, file.postgres_url_file) {
+                (Some(_), Some(_)) => {
+                    return Err(err(
+                        "store.postgres_url_file",
+                        format!(
+                            "set either {ENV_STORE_POSTGRES_URL} or store.postgres_url_file, not both"
+                        ),
+                    ));
+                }
+                (Some(url), None) => url,
+                (None, Some(path)) => {
+                    let path = if path.is_absolute() {
+                        path
+                    } else {
+                        cwd.join(path)
+                    };
+                    read_secret_file(&path, "store.postgres_url_file".into())?
+                }
+                (None, None) => {
+                    return Err(err(
+                        "store.postgres_url",
+                        format!(
+                            "the postgres backend needs a connection string: set {ENV_STORE_POSTGRES_URL} or store.postgres_url_file"
+                        ),
+                    ));
+                }
+            };
+            let resync = match file.resync_secs {
+                Some(s) => secs("store.resync_secs", s)?,
+                None => DEFAULT_STORE_RESYNC,
+            };
+            Ok(StoreBackend::Postgres { url, resync })
+        }
+    }
+}
+
 fn store(
     dir: Option<PathBuf>,
+    backend: StoreBackend,
     limits: &FileLimits,
     cwd: &Path,
 ) -> Result<StoreConfig, ConfigError> {
@@ -391,6 +481,7 @@ fn store(
         offload.max_wait = Duration::from_millis(ms);
     }
     Ok(StoreConfig {
+        backend,
         dir: if dir.is_absolute() {
             dir
         } else {

@@ -1,5 +1,6 @@
 //! Builds the runtime dependencies from the validated [`Config`]: the
-//! template store (and the task that refreshes its index), the JWKS cache
+//! template store (the directory, with the task that refreshes its index,
+//! or PostgreSQL, which keeps itself current), the JWKS cache
 //! (and its background refresher) and the token validator. The
 //! configuration already holds the libraries' own config types, so nothing
 //! here restates a default or a check.
@@ -20,8 +21,8 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{AppDeps, Authentication};
-use crate::config::{AuthConfig, Config};
-use templates::FsStore;
+use crate::config::{AuthConfig, Config, Secret, StoreBackend};
+use templates::{FsStore, PgOptions, PgStore, TemplateStore};
 
 /// How often the store's index is refreshed from the directory: a listing
 /// shows an edit made by hand within about this long, and a directory of
@@ -35,8 +36,9 @@ pub struct Runtime {
     pub app: AppDeps,
     /// Abort the JWKS background refreshes (one per issuer) when dropped.
     pub refreshers: Vec<jwks::RefresherHandle>,
-    /// The store's index refresher; it ends when `shutdown` is cancelled.
-    pub index_refresher: JoinHandle<()>,
+    /// The directory store's index refresher (none for PostgreSQL, whose
+    /// listener thread the store owns); it ends when `shutdown` is cancelled.
+    pub index_refresher: Option<JoinHandle<()>>,
 }
 
 /// Opens the store and starts its index refresher and, unless
@@ -44,17 +46,26 @@ pub struct Runtime {
 /// validator and starts the background refresh. Must run inside a Tokio
 /// runtime (the refreshers are tasks).
 pub fn build(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Runtime> {
-    let store = FsStore::open(config.store.dir.clone(), config.store.limits.clone())
-        .with_context(|| format!("open template store {}", config.store.dir.display()))?;
-    for skipped in store.skipped() {
-        tracing::warn!(?skipped, "template file skipped");
-    }
-    let store = Arc::new(store);
-    let index_refresher = spawn_index_refresher(
-        Arc::clone(&store),
-        config.store.index_refresh,
-        shutdown.clone(),
-    );
+    let (store, index_refresher): (Arc<dyn TemplateStore>, _) = match &config.store.backend {
+        StoreBackend::Fs => {
+            let store = FsStore::open(config.store.dir.clone(), config.store.limits.clone())
+                .with_context(|| format!("open template store {}", config.store.dir.display()))?;
+            for skipped in store.skipped() {
+                tracing::warn!(?skipped, "template file skipped");
+            }
+            let store = Arc::new(store);
+            let refresher = spawn_index_refresher(
+                Arc::clone(&store),
+                config.store.index_refresh,
+                shutdown.clone(),
+            );
+            (store, Some(refresher))
+        }
+        StoreBackend::Postgres { url, resync } => {
+            let store = open_postgres(url, *resync, config.store.limits.clone())?;
+            (Arc::new(store), None)
+        }
+    };
     let (auth, refreshers) = if config.insecure_bench {
         (Authentication::DangerouslyDisabledForBenchmarks, Vec::new())
     } else {
@@ -78,6 +89,21 @@ pub fn build(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Run
         refreshers,
         index_refresher,
     })
+}
+
+/// Opens the PostgreSQL store (migrations, the first load, its listener
+/// thread) on a thread of its own: the `postgres` client runs a runtime of
+/// its own per connection, which may not start on one of Tokio's threads.
+pub fn open_postgres(
+    url: &Secret,
+    resync: Duration,
+    limits: templates::StoreLimits,
+) -> anyhow::Result<PgStore> {
+    let mut options = PgOptions::new(url.expose(), limits);
+    options.resync_interval = resync;
+    std::thread::scope(|scope| scope.spawn(|| PgStore::open(options)).join())
+        .map_err(|_| anyhow::anyhow!("opening the postgres template store panicked"))?
+        .context("open the postgres template store (store.backend = \"postgres\")")
 }
 
 /// Calls `store.refresh()` every `period` on a blocking thread until

@@ -275,6 +275,13 @@ pub trait TemplateStore: Send + Sync + 'static {
 
     /// Deletes a template if its current version is `expected_version`.
     fn delete(&self, name: &TemplateName, expected_version: &Version) -> Result<(), StoreError>;
+
+    /// Whether the backing storage answers now, for readiness probes. A
+    /// store that serves from memory may still answer `list` and `get`
+    /// while this fails. The directory store has nothing to ask: `Ok`.
+    fn health(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Why a store operation failed.

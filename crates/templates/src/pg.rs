@@ -182,6 +182,21 @@ impl PgStore {
 impl Drop for PgStore {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
+        // Closing a `postgres` connection runs its own runtime, which may
+        // not happen on an async worker (the last reference to a server's
+        // store is dropped on one): close it on a thread of its own.
+        let client = self
+            .shared
+            .client
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Ok(closer) = std::thread::Builder::new()
+            .name("pg-template-close".to_owned())
+            .spawn(move || drop(client))
+        {
+            let _ = closer.join();
+        }
         if let Some(listener) = self.listener.take() {
             // The listener wakes at least once a second to see `stop`.
             let _ = listener.join();
@@ -296,6 +311,10 @@ impl TemplateStore for PgStore {
         })??;
         remember(&self.shared.index, name, Some(template));
         Ok(outcome)
+    }
+
+    fn health(&self) -> Result<(), StoreError> {
+        self.ping()
     }
 
     fn delete(&self, name: &TemplateName, expected_version: &Version) -> Result<(), StoreError> {

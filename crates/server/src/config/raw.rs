@@ -21,6 +21,9 @@ pub const ENV_INTROSPECTION_CLIENT_SECRET: &str = "MCP_INTROSPECTION_CLIENT_SECR
 pub const ENV_ALLOW_INSECURE_BENCH: &str = "MCP_ALLOW_INSECURE_BENCH";
 /// Environment variable with the log filter (`tracing_subscriber` syntax).
 pub const ENV_LOG_FILTER: &str = "RUST_LOG";
+/// The PostgreSQL connection string of the `postgres` template store (a
+/// secret: it may carry a password).
+pub const ENV_STORE_POSTGRES_URL: &str = "MCP_STORE_POSTGRES_URL";
 
 /// Command-line flags. Each flag also reads an `MCP_*` environment variable;
 /// a flag given on the command line wins over the variable, and both win over
@@ -56,6 +59,10 @@ pub struct Cli {
     /// Directory holding the `<name>.md` templates, relative to the working directory [default: templates].
     #[arg(long, env = "MCP_TEMPLATES_DIR", value_name = "DIR")]
     pub templates_dir: Option<PathBuf>,
+
+    /// Where the templates live: `fs` (the templates directory) or `postgres` (shared by every replica; the connection string from MCP_STORE_POSTGRES_URL or store.postgres_url_file) [default: fs].
+    #[arg(long, env = "MCP_STORE_BACKEND", value_name = "BACKEND", value_enum)]
+    pub store_backend: Option<StoreBackendKind>,
 
     /// Serve statelessly: no MCP sessions, plain JSON responses [default: false].
     #[arg(long, env = "MCP_STATELESS", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
@@ -180,6 +187,17 @@ pub struct Cli {
     pub dangerously_disable_auth_for_benchmarks: bool,
 }
 
+/// Which template store backend (`store.backend`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreBackendKind {
+    /// The templates directory (`templates_dir`).
+    #[default]
+    Fs,
+    /// A PostgreSQL database shared by every replica.
+    Postgres,
+}
+
 /// Log output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -245,6 +263,19 @@ pub struct FileConfig {
     pub(super) introspection: FileIntrospection,
     #[serde(default)]
     pub(super) sessions: FileSessions,
+    #[serde(default)]
+    pub(super) store: FileStore,
+}
+
+/// `[store]`. The PostgreSQL connection string is a secret: it comes from
+/// `MCP_STORE_POSTGRES_URL` or the file `postgres_url_file` names, never
+/// from this file itself.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileStore {
+    pub(super) backend: Option<StoreBackendKind>,
+    pub(super) postgres_url_file: Option<PathBuf>,
+    pub(super) resync_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -345,6 +376,8 @@ pub struct Env {
     pub allow_insecure_bench: bool,
     /// `RUST_LOG`, when set.
     pub log_filter: Option<String>,
+    /// `MCP_STORE_POSTGRES_URL`.
+    pub store_postgres_url: Option<Secret>,
 }
 
 impl Env {
@@ -356,6 +389,7 @@ impl Env {
                 .map(Secret::new),
             allow_insecure_bench: std::env::var(ENV_ALLOW_INSECURE_BENCH).as_deref() == Ok("1"),
             log_filter: non_empty(ENV_LOG_FILTER),
+            store_postgres_url: non_empty(ENV_STORE_POSTGRES_URL).map(Secret::new),
         }
     }
 }

@@ -288,6 +288,7 @@ fn introspection_needs_a_secret_from_env_or_file() {
         introspection_client_secret: Some(Secret::new("s3cret-value")),
         allow_insecure_bench: false,
         log_filter: None,
+        store_postgres_url: None,
     };
     let config = build(
         cli(&[
@@ -345,6 +346,7 @@ fn introspection_rate_limit_defaults_from_auth_and_zero_is_refused() {
             introspection_client_secret: Some(Secret::new("s")),
             allow_insecure_bench: false,
             log_filter: None,
+            store_postgres_url: None,
         };
         build(cli(&[]), file, env, Path::new("/"))
     };
@@ -385,6 +387,7 @@ fn insecure_bench_switch_needs_the_env_opt_in() {
         introspection_client_secret: None,
         allow_insecure_bench: true,
         log_filter: None,
+        store_postgres_url: None,
     };
     let config = build(
         cli(&["--dangerously-disable-auth-for-benchmarks"]),
@@ -627,4 +630,68 @@ fn identity_provider_doc_examples_build() {
         }
     }
     assert!(blocks >= 5, "only {blocks} toml blocks found");
+}
+
+/// `store.backend`: `fs` by default; `postgres` takes its connection string
+/// from exactly one of `MCP_STORE_POSTGRES_URL` and `store.postgres_url_file`
+/// (never a flag or the file itself), and every mistake names its key.
+#[test]
+fn store_backend_and_its_secret_connection_string() {
+    assert!(matches!(check_ok(&[], "").store.backend, StoreBackend::Fs));
+    let message = check_err(&["--store-backend", "postgres"], "", "store.postgres_url");
+    assert!(message.contains(ENV_STORE_POSTGRES_URL), "{message}");
+    check_err(&[], "[store]\nbackend = \"postgres\"", "store.postgres_url");
+    check_err(
+        &[],
+        "[store]\npostgres_url_file = \"/run/secrets/pg\"",
+        "store.postgres_url_file",
+    );
+    check_err(&[], "[store]\nresync_secs = 5", "store.resync_secs");
+    assert!(parse_file("[store]\npostgres_url = \"postgres://u:p@h/db\"").is_err());
+
+    let env = |url: &str| Env {
+        store_postgres_url: Some(Secret::new(url)),
+        ..Env::default()
+    };
+    let config = build(
+        cli(&["--store-backend", "postgres"]),
+        FileConfig::default(),
+        env("postgresql://mcp:pg-s3cret@db/mcp"),
+        Path::new("/"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    match &config.store.backend {
+        StoreBackend::Postgres { url, resync } => {
+            assert_eq!(url.expose(), "postgresql://mcp:pg-s3cret@db/mcp");
+            assert_eq!(*resync, DEFAULT_STORE_RESYNC);
+        }
+        StoreBackend::Fs => panic!("expected postgres"),
+    }
+    assert!(
+        !format!("{config:?}").contains("pg-s3cret"),
+        "secret in Debug"
+    );
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("pg-url");
+    std::fs::write(&path, "host=db user=mcp\n").unwrap_or_else(|e| panic!("{e}"));
+    let toml = format!(
+        "[store]\nbackend = \"postgres\"\npostgres_url_file = {:?}\nresync_secs = 5",
+        path.display().to_string()
+    );
+    match check_ok(&[], &toml).store.backend {
+        StoreBackend::Postgres { url, resync } => {
+            assert_eq!(url.expose(), "host=db user=mcp");
+            assert_eq!(resync, Duration::from_secs(5));
+        }
+        StoreBackend::Fs => panic!("expected postgres"),
+    }
+    let file = parse_file(&toml).unwrap_or_else(|e| panic!("{e}"));
+    let both = build(cli(&[]), file, env("host=x"), Path::new("/"));
+    assert!(matches!(both, Err(e) if e.key == "store.postgres_url_file"));
+    check_err(
+        &[],
+        "[store]\nbackend = \"postgres\"\npostgres_url_file = \"/nonexistent/pg-url\"",
+        "store.postgres_url_file",
+    );
 }

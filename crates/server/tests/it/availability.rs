@@ -12,42 +12,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use http::{StatusCode, header};
+use http::StatusCode;
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 
-use super::support::{Fixture, mcp_post, tool_call};
+use super::support::{Fixture, call, tool_text};
 
 /// Runs out of fuel after the whole budget: the most CPU one render may
 /// take, and what a caller with `templates:write` can make everybody's
 /// renders cost.
 const WORST_CASE: &str =
     "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
-
-/// One `tools/call` through the router; the HTTP status and the JSON-RPC
-/// answer.
-async fn call(router: &Router, token: &str, tool: &str, arguments: Value) -> (StatusCode, Value) {
-    let request = mcp_post()
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(tool_call(tool, arguments))
-        .expect("request");
-    let response = router.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    let answer = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
-    (status, answer)
-}
-
-/// The text of a tool result, and whether it is an error.
-fn tool_text(answer: &Value) -> (bool, String) {
-    let result = &answer["result"];
-    assert!(result.is_object(), "not a tool result: {answer}");
-    let text = result["content"][0]["text"].as_str().unwrap_or_default();
-    (result["isError"] == json!(true), text.to_owned())
-}
 
 /// Saves the worst-case template as `spin`.
 async fn save_worst_case(router: &Router, token: &str) {

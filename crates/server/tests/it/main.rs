@@ -26,6 +26,7 @@ mod hostile;
 mod http_hardening;
 mod logs;
 mod overload;
+mod pg_store;
 mod protocol_2026;
 mod sessions;
 mod support;
@@ -121,6 +122,7 @@ async fn start_with(options: Options, tune: impl FnOnce(&mut Config)) -> Server 
         introspection_client_secret: Some(Secret::new(INTROSPECTION_SECRET)),
         allow_insecure_bench: false,
         log_filter: None,
+        store_postgres_url: None,
     };
     let mut config =
         config::build(cli, FileConfig::default(), env, Path::new("/")).expect("config");

@@ -18,6 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::Parser;
 use http::{HeaderMap, Request, StatusCode, header};
 use jsonwebtoken::{Algorithm, EncodingKey};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use test_issuer::TestIssuer;
 use tokio_util::sync::CancellationToken;
@@ -26,7 +27,7 @@ use tower::ServiceExt as _;
 use mcp_file_templates::app::{AppDeps, Authentication, build_app};
 use mcp_file_templates::config::{self, Cli, Config, Env, FileConfig, Secret};
 use mcp_file_templates::deps;
-use templates::{FsStore, StoreLimits};
+use templates::{FsStore, StoreLimits, TemplateStore};
 
 use super::{GREETING, INTROSPECTION_CLIENT, INTROSPECTION_SECRET};
 
@@ -119,6 +120,16 @@ impl Fixture {
     /// with `tune` applied to the built configuration, and loads the keys.
     /// Introspection is configured (client secret [`INTROSPECTION_SECRET`]).
     pub(crate) async fn start(flags: &[&str], tune: impl FnOnce(&mut Config)) -> Fixture {
+        Self::start_with_store(flags, tune, None).await
+    }
+
+    /// [`Fixture::start`] serving `store` instead of a directory of its own
+    /// (`None`: a temporary directory holding [`GREETING`]).
+    pub(crate) async fn start_with_store(
+        flags: &[&str],
+        tune: impl FnOnce(&mut Config),
+        store: Option<Arc<dyn TemplateStore>>,
+    ) -> Fixture {
         let issuer = TestIssuer::start().await;
         issuer.set_introspection_client(INTROSPECTION_CLIENT, INTROSPECTION_SECRET);
         let dir = tempfile::tempdir().expect("tempdir");
@@ -146,6 +157,7 @@ impl Fixture {
             introspection_client_secret: Some(Secret::new(INTROSPECTION_SECRET)),
             allow_insecure_bench: false,
             log_filter: None,
+            store_postgres_url: None,
         };
         let mut config =
             config::build(cli, FileConfig::default(), env, Path::new("/")).expect("config");
@@ -153,12 +165,16 @@ impl Fixture {
 
         let validator = Arc::new(deps::validator(&config.auth).expect("validator"));
         validator.jwks().refresh().await.expect("load keys");
-        let store = FsStore::open(dir.path().to_path_buf(), StoreLimits::default()).expect("store");
+        let store = store.unwrap_or_else(|| {
+            Arc::new(
+                FsStore::open(dir.path().to_path_buf(), StoreLimits::default()).expect("store"),
+            )
+        });
         let shutdown = CancellationToken::new();
         let router = build_app(
             &config,
             AppDeps {
-                store: Arc::new(store),
+                store,
                 auth: Authentication::Validator(Arc::clone(&validator)),
                 shutdown: shutdown.clone(),
             },
@@ -261,6 +277,36 @@ pub(crate) fn tool_call(tool: &str, arguments: serde_json::Value) -> Body {
         })
         .to_string(),
     )
+}
+
+/// One `tools/call` through the router; the HTTP status and the JSON-RPC
+/// answer.
+pub(crate) async fn call(
+    router: &Router,
+    token: &str,
+    tool: &str,
+    arguments: Value,
+) -> (StatusCode, Value) {
+    let request = mcp_post()
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(tool_call(tool, arguments))
+        .expect("request");
+    let response = router.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let answer = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+    (status, answer)
+}
+
+/// The text of a tool result, and whether it is an error.
+pub(crate) fn tool_text(answer: &Value) -> (bool, String) {
+    let result = &answer["result"];
+    assert!(result.is_object(), "not a tool result: {answer}");
+    let text = result["content"][0]["text"].as_str().unwrap_or_default();
+    (result["isError"] == json!(true), text.to_owned())
 }
 
 /// base64url without padding (RFC 7515 §2).

@@ -1,12 +1,7 @@
 //! [`PgStore`] against a real PostgreSQL server: a throwaway cluster per
-//! test (`initdb` into a temporary directory, `pg_ctl start` on a free
-//! loopback port, stopped on drop), from the server binaries of the
-//! machine's PostgreSQL packages. Without them every test here fails and
-//! says how to install them: a database test that cannot reach a database
-//! has proven nothing.
+//! test ([`TestPostgres`]). Without the server binaries every test here
+//! fails and says how to install them.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -14,84 +9,17 @@ use templates::{
     PgOptions, PgStore, SaveOutcome, StoreError, StoreLimits, TemplateDraft, TemplateName,
     TemplateStore, VariableSpec, Version,
 };
+use test_postgres::TestPostgres;
 
-/// A PostgreSQL cluster of its own, stopped and deleted on drop.
-struct TestPostgres {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-    port: u16,
-    /// Run the server binaries as the `postgres` user (`initdb` refuses root).
-    as_postgres: bool,
+/// The store's view of a [`TestPostgres`].
+trait Stores {
+    fn store(&self) -> PgStore;
+    fn store_with(&self, limits: StoreLimits, resync: Duration) -> PgStore;
+    /// A connection of the test's own, behind the stores' backs.
+    fn sql(&self) -> postgres::Client;
 }
 
-impl TestPostgres {
-    fn start() -> Self {
-        let bin = server_binaries();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let as_postgres = is_root();
-        if as_postgres {
-            run(Command::new("chown")
-                .arg("-R")
-                .arg("postgres:")
-                .arg(dir.path()));
-        }
-        let pg = Self {
-            port: free_port(),
-            dir,
-            bin,
-            as_postgres,
-        };
-        pg.tool("initdb")
-            .args(["-A", "trust", "-U", "mcp", "-E", "UTF8", "--no-sync", "-D"])
-            .arg(pg.data())
-            .status_ok("initdb");
-        pg.start_server();
-        pg
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    /// `bin/NAME`, run as the `postgres` user when we are root.
-    fn tool(&self, name: &str) -> Command {
-        let path = self.bin.join(name);
-        if self.as_postgres {
-            let mut cmd = Command::new("runuser");
-            cmd.args(["-u", "postgres", "--"]).arg(path);
-            cmd
-        } else {
-            Command::new(path)
-        }
-    }
-
-    fn start_server(&self) {
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-            self.port,
-            self.dir.path().display()
-        );
-        self.tool("pg_ctl")
-            .args(["-w", "-t", "60", "-D"])
-            .arg(self.data())
-            .arg("-l")
-            .arg(self.dir.path().join("server.log"))
-            .args(["-o", &options, "start"])
-            .status_ok("pg_ctl start");
-    }
-
-    fn stop_server(&self) {
-        self.tool("pg_ctl")
-            .args(["-w", "-m", "fast", "-D"])
-            .arg(self.data())
-            .arg("stop")
-            .status_ok("pg_ctl stop");
-    }
-
-    fn url(&self) -> String {
-        format!("host=127.0.0.1 port={} user=mcp dbname=postgres", self.port)
-    }
-
+impl Stores for TestPostgres {
     fn store(&self) -> PgStore {
         self.store_with(StoreLimits::default(), Duration::from_secs(3600))
     }
@@ -102,74 +30,9 @@ impl TestPostgres {
         PgStore::open(options).expect("open the store")
     }
 
-    /// A connection of the test's own, behind the stores' backs.
     fn sql(&self) -> postgres::Client {
         postgres::Client::connect(&self.url(), postgres::NoTls).expect("connect")
     }
-}
-
-impl Drop for TestPostgres {
-    fn drop(&mut self) {
-        let _ = self
-            .tool("pg_ctl")
-            .args(["-m", "immediate", "-D"])
-            .arg(self.data())
-            .arg("stop")
-            .output();
-    }
-}
-
-/// Runs a command to its end; panics with its output unless it succeeded.
-trait StatusOk {
-    fn status_ok(&mut self, what: &str);
-}
-
-impl StatusOk for Command {
-    fn status_ok(&mut self, what: &str) {
-        let out = self
-            .output()
-            .unwrap_or_else(|e| panic!("{what}: cannot run {self:?}: {e}"));
-        assert!(
-            out.status.success(),
-            "{what} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-fn run(cmd: &mut Command) {
-    cmd.status_ok("command");
-}
-
-/// `PG_BIN`, else the newest `/usr/lib/postgresql/*/bin` with `initdb`.
-fn server_binaries() -> PathBuf {
-    if let Some(dir) = std::env::var_os("PG_BIN") {
-        return PathBuf::from(dir);
-    }
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let major = entry.file_name().to_str()?.parse().ok()?;
-            let bin = entry.path().join("bin");
-            bin.join("initdb").exists().then_some((major, bin))
-        })
-        .collect();
-    found.sort();
-    found.pop().map(|(_, bin)| bin).unwrap_or_else(|| {
-        panic!(
-            "no PostgreSQL server binaries: install the Debian package `postgresql` \
-             (.ci/run does) or point PG_BIN at the directory holding initdb and pg_ctl"
-        )
-    })
-}
-
-fn is_root() -> bool {
-    let out = Command::new("id").arg("-u").output().expect("id -u");
-    String::from_utf8_lossy(&out.stdout).trim() == "0"
 }
 
 fn free_port() -> u16 {

@@ -1,0 +1,150 @@
+//! Two replicas on one PostgreSQL template store (issue 12): a save through
+//! one is rendered by the other, a conflicting save through the other gets
+//! the version conflict, and while the database is down `/readyz` says
+//! `degraded` with the store `unavailable`, renders keep being served from
+//! memory and a save is a tool error, never a 500. Each replica has its own
+//! in-process issuer; what they share is the database ([`TestPostgres`]).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{Request, StatusCode, header};
+use serde_json::{Value, json};
+use test_postgres::TestPostgres;
+
+use mcp_file_templates::config::Secret;
+use mcp_file_templates::deps;
+use templates::StoreLimits;
+
+use super::support::{Fixture, HOST, call, tool_text};
+
+const BOTH: &str = "mcp:tools templates:write";
+
+async fn replica(pg: &TestPostgres) -> Fixture {
+    let store = deps::open_postgres(
+        &Secret::new(pg.url()),
+        Duration::from_secs(3600),
+        StoreLimits::default(),
+    )
+    .expect("open the postgres store");
+    Fixture::start_with_store(&[], |_| {}, Some(Arc::new(store))).await
+}
+
+async fn readyz(f: &Fixture) -> (StatusCode, Value) {
+    let reply = f
+        .send(
+            Request::get("/readyz")
+                .header(header::HOST, HOST)
+                .body(axum::body::Body::empty())
+                .expect("request"),
+        )
+        .await;
+    let body = serde_json::from_str(&reply.body).expect("readyz JSON");
+    (reply.status, body)
+}
+
+fn note(text: &str) -> Value {
+    json!({
+        "name": "shared-note", "title": "Shared note", "description": "Saved through one replica",
+        "variables": [{"name": "who", "required": true}],
+        "body": format!("{text} {{{{ who }}}}"),
+    })
+}
+
+/// The structured result of a successful tool call.
+fn structured(answer: &Value) -> &Value {
+    let (is_error, text) = tool_text(answer);
+    assert!(!is_error, "tool error: {text}");
+    &answer["result"]["structuredContent"]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_templates_through_postgres_and_survive_its_outage() {
+    let pg = TestPostgres::start();
+    let (a, b) = (replica(&pg).await, replica(&pg).await);
+    let (token_a, token_b) = (a.token(BOTH), b.token(BOTH));
+
+    let (status, answer) = call(&a.router, &token_a, "save_template", note("Hello")).await;
+    assert_eq!(status, StatusCode::OK);
+    let v1 = structured(&answer)["version"]
+        .as_str()
+        .expect("version")
+        .to_owned();
+
+    // Replica B has never seen it: its first read goes to the database.
+    let args = json!({"name": "shared-note", "variables": {"who": "Ada"}});
+    let (_, answer) = call(&b.router, &token_b, "render_template", args.clone()).await;
+    assert_eq!(structured(&answer)["text"], "Hello Ada");
+
+    // An update through A reaches B by notification.
+    let mut update = note("Hi");
+    update["expected_version"] = v1.clone().into();
+    let (_, answer) = call(&a.router, &token_a, "save_template", update).await;
+    let v2 = structured(&answer)["version"]
+        .as_str()
+        .expect("version")
+        .to_owned();
+    let start = Instant::now();
+    loop {
+        let (_, answer) = call(&b.router, &token_b, "render_template", args.clone()).await;
+        if structured(&answer)["text"] == "Hi Ada" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "replica B kept rendering the old version"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // A stale save through B is the same version conflict as on one replica.
+    let mut stale = note("Stale");
+    stale["expected_version"] = v1.into();
+    let (status, answer) = call(&b.router, &token_b, "save_template", stale).await;
+    assert_eq!(status, StatusCode::OK);
+    let (is_error, text) = tool_text(&answer);
+    assert!(
+        is_error && text.contains(&v2),
+        "stale save through B: {text}"
+    );
+
+    let (status, body) = readyz(&b).await;
+    assert_eq!((status, &body["store"]), (StatusCode::OK, &json!("ok")));
+
+    // The database goes away.
+    pg.stop_server();
+    let (status, body) = readyz(&b).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert_eq!(body["store"], "unavailable", "{body}");
+    let (_, answer) = call(&b.router, &token_b, "render_template", args.clone()).await;
+    assert_eq!(
+        structured(&answer)["text"],
+        "Hi Ada",
+        "renders are served from memory"
+    );
+    let mut update = note("Down");
+    update["expected_version"] = v2.into();
+    let (status, answer) = call(&a.router, &token_a, "save_template", update).await;
+    assert_eq!(status, StatusCode::OK);
+    let (is_error, text) = tool_text(&answer);
+    assert!(is_error, "a save without the database: {text}");
+    assert!(
+        !text.contains("127.0.0.1") && !text.contains("postgres"),
+        "the tool error tells the caller nothing about our database: {text}"
+    );
+
+    pg.start_server();
+    let start = Instant::now();
+    loop {
+        let (_, body) = readyz(&b).await;
+        if body["store"] == "ok" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "readyz never recovered: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

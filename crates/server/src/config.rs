@@ -44,7 +44,7 @@ use url::Url;
 pub use self::raw::{
     AuthMode, Cli, ClientAuth, ENV_ALLOW_INSECURE_BENCH, ENV_INTROSPECTION_CLIENT_SECRET,
     ENV_LOG_FILTER, ENV_STORE_POSTGRES_URL, Env, FileConfig, LogFormat, StoreBackendKind,
-    TypPolicy,
+    TemplatesAction, TemplatesCli, TypPolicy,
 };
 use self::raw::{
     FileAuth, FileIntrospection, FileIssuer, FileJwks, FileLimits, FileSessions, FileStore,
@@ -226,6 +226,52 @@ fn err(key: impl Into<Cow<'static, str>>, reason: impl Into<String>) -> ConfigEr
         key: key.into(),
         reason: reason.into(),
     }
+}
+
+/// What `mcp-file-templates templates …` is to do.
+#[derive(Debug)]
+pub struct TemplatesCommand {
+    /// Import or export, and the directory.
+    pub action: TemplatesAction,
+    /// Replace templates that differ at the target.
+    pub overwrite: bool,
+    /// The PostgreSQL connection string.
+    pub postgres_url: Secret,
+}
+
+/// Parses `mcp-file-templates templates …` (`args` without the program
+/// name's `templates` word) and finds the connection string the way the
+/// server does: `MCP_STORE_POSTGRES_URL` or `--postgres-url-file`.
+pub fn load_templates_command(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> anyhow::Result<TemplatesCommand> {
+    let mut args = args.into_iter();
+    args.next();
+    let cli = TemplatesCli::parse_from(
+        std::iter::once("mcp-file-templates templates".into()).chain(args),
+    );
+    let cwd = std::env::current_dir()
+        .map_err(|e| anyhow::anyhow!("cannot read the working directory: {e}"))?;
+    let file = FileStore {
+        backend: Some(StoreBackendKind::Postgres),
+        postgres_url_file: cli.postgres_url_file,
+        resync_secs: None,
+    };
+    let StoreBackend::Postgres { url, .. } = store_backend(
+        Some(StoreBackendKind::Postgres),
+        file,
+        Env::from_process().store_postgres_url,
+        &cwd,
+    )
+    .map_err(|e| anyhow::anyhow!("{e} (here: {ENV_STORE_POSTGRES_URL} or --postgres-url-file)"))?
+    else {
+        anyhow::bail!("the templates command copies to and from the postgres store only");
+    };
+    Ok(TemplatesCommand {
+        action: cli.action,
+        overwrite: cli.overwrite,
+        postgres_url: url,
+    })
 }
 
 /// Parses the command line and environment, reads the `--config` file and

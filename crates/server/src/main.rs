@@ -21,6 +21,10 @@ use mcp_file_templates::deps;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|word| word == "templates") {
+        return templates_command(std::env::args_os().skip(1));
+    }
     let config = match config::load() {
         Ok(config) => config,
         Err(e) => {
@@ -39,6 +43,71 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `mcp-file-templates templates import|export DIR`: copies every template
+/// between a directory and the PostgreSQL store, prints what it did, and
+/// exits 1 when a template differed at the target and was left alone.
+fn templates_command(args: impl Iterator<Item = std::ffi::OsString>) -> ExitCode {
+    match copy_templates(args) {
+        Ok(report) => {
+            for (what, names) in [
+                ("created", &report.created),
+                ("replaced", &report.replaced),
+                ("unchanged", &report.unchanged),
+                (
+                    "different at the target, left alone (use --overwrite)",
+                    &report.conflicts,
+                ),
+            ] {
+                if !names.is_empty() {
+                    let list: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+                    println!("{what}: {} ({})", names.len(), list.join(", "));
+                }
+            }
+            if report.conflicts.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("mcp-file-templates templates: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn copy_templates(
+    args: impl Iterator<Item = std::ffi::OsString>,
+) -> anyhow::Result<templates::CopyReport> {
+    use config::TemplatesAction;
+    let command = config::load_templates_command(args)?;
+    let limits = templates::StoreLimits::default();
+    let mut options = templates::PgOptions::new(command.postgres_url.expose(), limits.clone());
+    options.resync_interval = std::time::Duration::from_secs(3600);
+    let database = templates::PgStore::open(options).context("open the postgres template store")?;
+    let open_dir = |dir: &std::path::Path| {
+        let fs = templates::FsStore::open(dir.to_owned(), limits.clone())
+            .with_context(|| format!("open {}", dir.display()))?;
+        for skipped in fs.skipped() {
+            eprintln!("skipped (invalid): {skipped:?}");
+        }
+        anyhow::Ok(fs)
+    };
+    match &command.action {
+        TemplatesAction::Import { dir } => {
+            let fs = open_dir(dir)?;
+            templates::copy_all(&fs, &database, command.overwrite)
+                .with_context(|| format!("import {}", dir.display()))
+        }
+        TemplatesAction::Export { dir } => {
+            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+            let fs = open_dir(dir)?;
+            templates::copy_all(&database, &fs, command.overwrite)
+                .with_context(|| format!("export to {}", dir.display()))
         }
     }
 }

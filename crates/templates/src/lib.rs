@@ -41,7 +41,8 @@
 //! validation), `jinja` (the one minijinja environment both `format` and
 //! `render` use, so neither imports the other), `render` (rendering under
 //! fuel and output limits, the compiled-template cache), `fs` (the directory
-//! backend), `pg` (the PostgreSQL backend, its schema in `migrations/`).
+//! backend), `pg` (the PostgreSQL backend, its schema in `migrations/`),
+//! `transfer` (copying every template between two stores).
 
 mod format;
 mod fs;
@@ -49,6 +50,7 @@ mod jinja;
 mod name;
 mod pg;
 pub mod render;
+mod transfer;
 
 #[cfg(test)]
 mod tests;
@@ -65,6 +67,7 @@ pub use self::jinja::HELPERS;
 pub use self::name::{MAX_NAME_LEN, TemplateName, Version};
 pub use self::pg::{PgOptions, PgStore};
 pub use self::render::{RenderError, RenderLimits, Rendered, Renderer, render, render_at};
+pub use self::transfer::{CopyReport, copy_all};
 
 /// One variable a template accepts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

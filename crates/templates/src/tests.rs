@@ -1367,3 +1367,50 @@ fn store_types_are_send_and_sync() {
     assert_send_sync::<RenderError>();
     let _: Arc<dyn TemplateStore> = Arc::new(temp_store().1);
 }
+
+fn names(list: &[TemplateName]) -> Vec<&str> {
+    list.iter().map(TemplateName::as_str).collect()
+}
+
+/// `copy_all` (import/export between backends): creates what is missing,
+/// skips what is identical, reports what differs unless told to replace it,
+/// and compares templates, not file bytes, so a hand-written file copied
+/// once is unchanged the next time.
+#[test]
+fn copy_all_creates_skips_identical_and_replaces_only_when_asked() {
+    let (a_dir, a) = temp_store();
+    let (_b_dir, b) = temp_store();
+    a.save(&name("one"), simple_draft("One"), None).unwrap();
+    a.save(&name("two"), simple_draft("Two"), None).unwrap();
+    a.save(&name("three"), simple_draft("Three"), None).unwrap();
+    b.save(&name("two"), simple_draft("Two"), None).unwrap();
+    b.save(&name("three"), simple_draft("Changed at the target"), None)
+        .unwrap();
+
+    let report = copy_all(&a, &b, false).unwrap();
+    assert_eq!(names(&report.created), ["one"]);
+    assert_eq!(names(&report.unchanged), ["two"]);
+    assert_eq!(names(&report.conflicts), ["three"]);
+    assert!(report.replaced.is_empty());
+    assert_eq!(
+        b.get(&name("three")).unwrap().meta.title,
+        "Changed at the target"
+    );
+
+    let report = copy_all(&a, &b, true).unwrap();
+    assert_eq!(names(&report.replaced), ["three"]);
+    assert_eq!(names(&report.unchanged), ["one", "two"]);
+    assert_eq!(b.get(&name("three")).unwrap().meta.title, "Three");
+
+    // Hand-written: a TOML comment and other spacing than the store writes.
+    std::fs::write(
+        a_dir.path().join("four.md"),
+        "+++\n# written by hand\ntitle    = \"Four\"\n\n[[variables]]\nname = \"who\"\nrequired = true\n+++\nHello {{ who }}!\n",
+    )
+    .unwrap();
+    a.refresh().unwrap();
+    assert_eq!(names(&copy_all(&a, &b, false).unwrap().created), ["four"]);
+    let again = copy_all(&a, &b, false).unwrap();
+    assert_eq!(names(&again.unchanged), ["four", "one", "three", "two"]);
+    assert!(again.created.is_empty() && again.conflicts.is_empty());
+}

@@ -187,6 +187,45 @@ pub struct Cli {
     pub dangerously_disable_auth_for_benchmarks: bool,
 }
 
+/// `mcp-file-templates templates import|export DIR`: copies every template
+/// between a directory and the PostgreSQL store.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcp-file-templates templates",
+    about = "Copy templates between a directory and the PostgreSQL store",
+    after_help = "The connection string is read from MCP_STORE_POSTGRES_URL or from the file\n\
+                  named by --postgres-url-file, never from a flag.\n\
+                  Templates missing at the target are created, identical ones skipped;\n\
+                  ones that differ are replaced only with --overwrite, else reported\n\
+                  (exit status 1)."
+)]
+pub struct TemplatesCli {
+    /// What to copy, and where.
+    #[command(subcommand)]
+    pub action: TemplatesAction,
+    /// A file holding the PostgreSQL connection string.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub postgres_url_file: Option<PathBuf>,
+    /// Replace templates that differ at the target.
+    #[arg(long, global = true)]
+    pub overwrite: bool,
+}
+
+/// The direction of `templates`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum TemplatesAction {
+    /// Directory → database: seed the store from `templates/`.
+    Import {
+        /// The directory holding `<name>.md` files.
+        dir: PathBuf,
+    },
+    /// Database → directory (created if missing).
+    Export {
+        /// The directory to write `<name>.md` files into.
+        dir: PathBuf,
+    },
+}
+
 /// Which template store backend (`store.backend`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ValueEnum)]
 #[serde(rename_all = "snake_case")]

@@ -14,7 +14,7 @@ use test_postgres::TestPostgres;
 
 use mcp_file_templates::config::Secret;
 use mcp_file_templates::deps;
-use templates::StoreLimits;
+use templates::{StoreLimits, TemplateStore as _};
 
 use super::support::{Fixture, HOST, call, tool_text};
 
@@ -146,5 +146,96 @@ async fn replicas_share_templates_through_postgres_and_survive_its_outage() {
             "readyz never recovered: {body}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `mcp-file-templates templates import DIR` seeds the database from the
+/// shipped templates (a second import changes nothing), a replica serves
+/// them, and `export DIR` writes them back as files the directory store
+/// reads as the same templates.
+#[tokio::test]
+async fn templates_import_and_export_round_trip_the_shipped_templates() {
+    let pg = TestPostgres::start();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates");
+    let expected = templates::FsStore::open(shipped.clone(), StoreLimits::default())
+        .expect("shipped templates")
+        .list()
+        .expect("list")
+        .iter()
+        .map(|m| m.name.as_str().to_owned())
+        .collect::<Vec<_>>();
+    assert!(expected.len() >= 5, "shipped: {expected:?}");
+
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-file-templates"))
+            .arg("templates")
+            .args(args)
+            .env("MCP_STORE_POSTGRES_URL", pg.url())
+            .output()
+            .expect("run the binary");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(&["import".as_ref(), shipped.as_os_str()]);
+    assert_eq!(code, Some(0), "import: {stdout}{stderr}");
+    assert!(
+        stdout.starts_with(&format!("created: {} (", expected.len())),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run(&["import".as_ref(), shipped.as_os_str()]);
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.starts_with(&format!("unchanged: {} (", expected.len())),
+        "{stdout}"
+    );
+
+    let replica = replica(&pg).await;
+    let listed = deps::open_postgres(
+        &Secret::new(pg.url()),
+        Duration::from_secs(3600),
+        StoreLimits::default(),
+    )
+    .expect("open")
+    .list()
+    .expect("list")
+    .iter()
+    .map(|m| m.name.as_str().to_owned())
+    .collect::<Vec<_>>();
+    assert_eq!(listed, expected);
+    let token = replica.token(BOTH);
+    let (_, answer) = call(
+        &replica.router,
+        &token,
+        "render_template",
+        json!({"name": "readme", "variables": {"project": "Atlas", "summary": "Maps"}}),
+    )
+    .await;
+    assert!(
+        structured(&answer)["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("Atlas")),
+        "{answer}"
+    );
+
+    let out = tempfile::tempdir().expect("tempdir");
+    let target = out.path().join("exported");
+    let (code, stdout, stderr) = run(&["export".as_ref(), target.as_os_str()]);
+    assert_eq!(code, Some(0), "export: {stdout}{stderr}");
+    let exported = templates::FsStore::open(target, StoreLimits::default()).expect("exported");
+    let shipped = templates::FsStore::open(shipped, StoreLimits::default()).expect("shipped");
+    for name in &expected {
+        let name = templates::TemplateName::parse(name).expect("name");
+        let (a, b) = (
+            exported.get(&name).expect("exported template"),
+            shipped.get(&name).expect("shipped template"),
+        );
+        assert_eq!(
+            templates::TemplateDraft::from(a),
+            templates::TemplateDraft::from(b),
+            "{name}"
+        );
     }
 }

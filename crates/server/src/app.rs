@@ -107,6 +107,7 @@ pub fn build_app(config: &Config, deps: AppDeps) -> anyhow::Result<Router> {
     let metrics = Arc::new(Metrics::new(library_samples(
         validator.clone(),
         sessions.clone(),
+        Arc::clone(&deps.store),
     )));
 
     let meta = config.metadata.clone();
@@ -466,8 +467,16 @@ async fn metrics_text(State(state): State<OpsState>) -> Response {
 fn library_samples(
     validator: Option<Arc<Validator>>,
     sessions: Option<Arc<Sessions>>,
+    store: Arc<dyn TemplateStore>,
 ) -> metrics::SnapshotSource {
     Arc::new(move || {
+        let counter = |name, help, value| Sample {
+            name,
+            help,
+            kind: SampleKind::Counter,
+            labels: Vec::new(),
+            value,
+        };
         let live = sessions.as_ref().map(|sessions| Sample {
             name: "sessions",
             help: "Live MCP sessions, with those being created",
@@ -475,15 +484,38 @@ fn library_samples(
             labels: Vec::new(),
             value: u64::try_from(sessions.len()).unwrap_or(u64::MAX),
         });
+        let store_samples = store.stats().into_iter().flat_map(|s| {
+            [
+                counter(
+                    "store_db_calls",
+                    "Template store calls on its database connection",
+                    s.db_calls,
+                ),
+                counter(
+                    "store_db_errors",
+                    "Template store database calls that failed",
+                    s.db_errors,
+                ),
+                counter(
+                    "store_db_micros",
+                    "Time in template store database calls, in microseconds (divide by store_db_calls for the mean)",
+                    s.db_micros,
+                ),
+                counter(
+                    "store_notifications",
+                    "Template change notifications received",
+                    s.notifications,
+                ),
+                counter(
+                    "store_listener_connects",
+                    "Times the template store's listener (re)connected and resynced",
+                    s.listener_connects,
+                ),
+            ]
+        });
+        let live: Vec<Sample> = live.into_iter().chain(store_samples).collect();
         let Some(validator) = &validator else {
-            return live.into_iter().collect();
-        };
-        let counter = |name, help, value| Sample {
-            name,
-            help,
-            kind: SampleKind::Counter,
-            labels: Vec::new(),
-            value,
+            return live;
         };
         let a = validator.metrics();
         let mut samples = vec![

@@ -285,6 +285,29 @@ pub trait TemplateStore: Send + Sync + 'static {
     fn health(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// Counters of the backing database since the store opened, for
+    /// metrics; `None` for a store without one (the directory).
+    fn stats(&self) -> Option<StoreStats> {
+        None
+    }
+}
+
+/// What a database-backed store counts ([`TemplateStore::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Calls on the store's own connection (saves, deletes, reads of a
+    /// template not in memory, health checks); the listener's are apart.
+    pub db_calls: u64,
+    /// Those that failed.
+    pub db_errors: u64,
+    /// Time spent in them, in microseconds (divide by `db_calls` for the
+    /// mean latency).
+    pub db_micros: u64,
+    /// Change notifications received from other replicas (and this one).
+    pub notifications: u64,
+    /// Times the listener (re)connected and compared every version.
+    pub listener_connects: u64,
 }
 
 /// Why a store operation failed.

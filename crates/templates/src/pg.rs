@@ -30,7 +30,7 @@
 //! blocking thread, never on an async worker.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -41,8 +41,8 @@ use postgres::{Client, NoTls};
 
 use crate::format::{check_draft, parse_file, to_file};
 use crate::{
-    Listing, SaveOutcome, StoreError, StoreLimits, Template, TemplateDraft, TemplateName,
-    TemplateStore, Version,
+    Listing, SaveOutcome, StoreError, StoreLimits, StoreStats, Template, TemplateDraft,
+    TemplateName, TemplateStore, Version,
 };
 
 /// The channel writes notify on; the payload is the template's name.
@@ -99,6 +99,7 @@ pub struct PgStore {
 }
 
 struct Shared {
+    stats: Counters,
     config: postgres::Config,
     limits: StoreLimits,
     resync_interval: Duration,
@@ -106,6 +107,29 @@ struct Shared {
     client: Mutex<Option<Client>>,
     index: ArcSwap<Index>,
     stop: AtomicBool,
+}
+
+/// [`StoreStats`], as atomics.
+#[derive(Default)]
+struct Counters {
+    db_calls: AtomicU64,
+    db_errors: AtomicU64,
+    db_micros: AtomicU64,
+    notifications: AtomicU64,
+    listener_connects: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> StoreStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        StoreStats {
+            db_calls: get(&self.db_calls),
+            db_errors: get(&self.db_errors),
+            db_micros: get(&self.db_micros),
+            notifications: get(&self.notifications),
+            listener_connects: get(&self.listener_connects),
+        }
+    }
 }
 
 /// The parsed templates, and the listing built from them.
@@ -135,6 +159,7 @@ impl PgStore {
             config.application_name("mcp-file-templates");
         }
         let shared = Arc::new(Shared {
+            stats: Counters::default(),
             config,
             limits: options.limits,
             resync_interval: options.resync_interval,
@@ -209,6 +234,21 @@ impl Shared {
     /// none or it broke; a connection that breaks during `f` is dropped, so
     /// the next call reconnects instead of failing on it again.
     fn with_client<T>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = self.with_client_uncounted(f);
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.stats.db_calls.fetch_add(1, Ordering::Relaxed);
+        self.stats.db_micros.fetch_add(micros, Ordering::Relaxed);
+        if result.is_err() {
+            self.stats.db_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn with_client_uncounted<T>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
@@ -317,6 +357,10 @@ impl TemplateStore for PgStore {
         self.ping()
     }
 
+    fn stats(&self) -> Option<StoreStats> {
+        Some(self.shared.stats.snapshot())
+    }
+
     fn delete(&self, name: &TemplateName, expected_version: &Version) -> Result<(), StoreError> {
         self.shared.with_client(|client| {
             let mut tx = client.transaction()?;
@@ -372,6 +416,10 @@ fn listen_once(shared: &Shared) -> Result<(), StoreError> {
     client
         .batch_execute(&format!("LISTEN {CHANNEL}"))
         .map_err(db)?;
+    shared
+        .stats
+        .listener_connects
+        .fetch_add(1, Ordering::Relaxed);
     resync(&mut client, &shared.index).map_err(db)?;
     let mut last_resync = Instant::now();
     loop {
@@ -395,6 +443,10 @@ fn listen_once(shared: &Shared) -> Result<(), StoreError> {
                 }
             }
         }
+        shared.stats.notifications.fetch_add(
+            u64::try_from(names.len()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
         names.sort_unstable();
         names.dedup();
         for raw in names {

@@ -147,6 +147,39 @@ async fn replicas_share_templates_through_postgres_and_survive_its_outage() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    // What B's /metrics says about all this: it read from the database,
+    // heard A's update, saw the outage fail its health checks, and its
+    // listener connected again after the restart.
+    assert!(sample_now(&b, "mcp_store_db_calls_total").await >= 3);
+    assert!(sample_now(&b, "mcp_store_db_errors_total").await >= 1);
+    assert!(sample_now(&b, "mcp_store_db_micros_total").await > 0);
+    assert!(sample_now(&b, "mcp_store_notifications_total").await >= 1);
+    let start = Instant::now();
+    while sample_now(&b, "mcp_store_listener_connects_total").await < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(45),
+            "the listener never reconnected"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// One counter from a fresh `/metrics` scrape.
+async fn sample_now(f: &Fixture, name: &str) -> u64 {
+    let text = f
+        .send(
+            Request::get("/metrics")
+                .header(header::HOST, HOST)
+                .body(axum::body::Body::empty())
+                .expect("request"),
+        )
+        .await
+        .body;
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
 }
 
 /// `mcp-file-templates templates import DIR` seeds the database from the

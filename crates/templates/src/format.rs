@@ -258,6 +258,30 @@ fn unknown_names(
         .collect()
 }
 
+/// What every backend does before it writes a draft: validate it, write it
+/// in the file format, enforce the size limit, and parse the text back,
+/// which must give the same draft. Returns the text to store and the
+/// template it is (with its version).
+pub(crate) fn prepare_save(
+    name: &TemplateName,
+    draft: &TemplateDraft,
+    max_template_bytes: usize,
+) -> Result<(String, Template), StoreError> {
+    check_draft(draft)?;
+    let text = to_file(draft)?;
+    if text.len() > max_template_bytes {
+        return Err(StoreError::TooLarge);
+    }
+    let parsed =
+        parse_file(name, text.as_bytes()).map_err(|reason| StoreError::Invalid { reason })?;
+    if TemplateDraft::from(parsed.template.clone()) != *draft {
+        return Err(StoreError::Invalid {
+            reason: "the draft does not survive a round trip through the file format".to_owned(),
+        });
+    }
+    Ok((text, parsed.template))
+}
+
 /// Writes a draft in the file format. The draft must have passed
 /// [`check_draft`].
 pub(crate) fn to_file(draft: &TemplateDraft) -> Result<String, StoreError> {

@@ -37,10 +37,10 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 
-use crate::format::{parse_file, to_file, undeclared_reason};
+use crate::format::{parse_file, prepare_save, undeclared_reason};
 use crate::{
     Listing, SaveOutcome, StoreError, StoreLimits, Template, TemplateDraft, TemplateName,
-    TemplateStore, Version, check_draft,
+    TemplateStore, Version,
 };
 
 /// The lock file that serializes writers across processes.
@@ -490,19 +490,7 @@ impl TemplateStore for FsStore {
         draft: TemplateDraft,
         expected_version: Option<&Version>,
     ) -> Result<SaveOutcome, StoreError> {
-        check_draft(&draft)?;
-        let text = to_file(&draft)?;
-        if text.len() > self.limits.max_template_bytes {
-            return Err(StoreError::TooLarge);
-        }
-        let parsed =
-            parse_file(name, text.as_bytes()).map_err(|reason| StoreError::Invalid { reason })?;
-        if TemplateDraft::from(parsed.template.clone()) != draft {
-            return Err(StoreError::Invalid {
-                reason: "the draft does not survive a round trip through the file format"
-                    .to_owned(),
-            });
-        }
+        let (text, template) = prepare_save(name, &draft, self.limits.max_template_bytes)?;
         let path = self.path_of(name)?;
 
         let guard = self.lock()?;
@@ -533,7 +521,6 @@ impl TemplateStore for FsStore {
         self.write_atomic(&path, text.as_bytes())?;
         let meta = fs::symlink_metadata(&path).map_err(io_at(&path))?;
 
-        let template = parsed.template;
         let outcome_meta = template.meta.clone();
         let entry = Arc::new(Entry {
             template: Arc::new(template),

@@ -39,7 +39,7 @@ use arc_swap::ArcSwap;
 use postgres::fallible_iterator::FallibleIterator as _;
 use postgres::{Client, NoTls};
 
-use crate::format::{check_draft, parse_file, to_file};
+use crate::format::{parse_file, prepare_save};
 use crate::{
     Listing, SaveOutcome, StoreError, StoreLimits, StoreStats, Template, TemplateDraft,
     TemplateName, TemplateStore, Version,
@@ -291,20 +291,8 @@ impl TemplateStore for PgStore {
         draft: TemplateDraft,
         expected_version: Option<&Version>,
     ) -> Result<SaveOutcome, StoreError> {
-        check_draft(&draft)?;
-        let text = to_file(&draft)?;
-        if text.len() > self.shared.limits.max_template_bytes {
-            return Err(StoreError::TooLarge);
-        }
-        let parsed =
-            parse_file(name, text.as_bytes()).map_err(|reason| StoreError::Invalid { reason })?;
-        if TemplateDraft::from(parsed.template.clone()) != draft {
-            return Err(StoreError::Invalid {
-                reason: "the draft does not survive a round trip through the file format"
-                    .to_owned(),
-            });
-        }
-        let template = Arc::new(parsed.template);
+        let (text, template) = prepare_save(name, &draft, self.shared.limits.max_template_bytes)?;
+        let template = Arc::new(template);
         let version = template.meta.version.as_str();
 
         let outcome = self.shared.with_client(|client| {

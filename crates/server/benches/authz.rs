@@ -77,6 +77,7 @@ fn fixture() -> Fixture {
             allow_insecure_bench: false,
             log_filter: None,
             store_postgres_url: None,
+            sessions_redis_url: None,
         };
         let config =
             config::build(cli, FileConfig::default(), env, Path::new("/")).expect("config");

@@ -44,10 +44,11 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use auth::{AuthLayer, ChallengeContext, Validator};
 
 use crate::authz::{AuthzState, authorize};
-use crate::config::{Config, SessionMode};
+use crate::config::{Config, SessionMode, SessionsBackend};
 use crate::mcp::TemplateServer;
 use crate::metrics::{self, Metrics, Sample, SampleKind};
-use crate::sessions::{OwnedSessionManager, Sessions};
+use crate::sessions::shared::SharedSessions;
+use crate::sessions::{OwnedSessionManager, SessionLimits, Sessions};
 use templates::{RenderLimits, TemplateStore};
 
 /// Binds the server's TCP listener. Every accepted connection gets
@@ -92,6 +93,7 @@ struct OpsState {
     metrics: Arc<Metrics>,
     validator: Option<Arc<Validator>>,
     store: Arc<dyn TemplateStore>,
+    shared: Option<Arc<SharedSessions>>,
 }
 
 /// Builds the application router.
@@ -104,9 +106,11 @@ pub fn build_app(config: &Config, deps: AppDeps) -> anyhow::Result<Router> {
         SessionMode::Stateful(limits) => Some(Arc::new(Sessions::new(limits))),
         SessionMode::Stateless => None,
     };
+    let shared = shared_sessions(config)?;
     let metrics = Arc::new(Metrics::new(library_samples(
         validator.clone(),
         sessions.clone(),
+        shared.clone(),
         Arc::clone(&deps.store),
     )));
 
@@ -123,6 +127,7 @@ pub fn build_app(config: &Config, deps: AppDeps) -> anyhow::Result<Router> {
         config,
         &deps,
         sessions,
+        shared.clone(),
         validator.clone(),
         challenge,
         Arc::clone(&metrics),
@@ -136,6 +141,7 @@ pub fn build_app(config: &Config, deps: AppDeps) -> anyhow::Result<Router> {
             metrics: Arc::clone(&metrics),
             validator,
             store: Arc::clone(&deps.store),
+            shared,
         });
 
     let shed = ServiceBuilder::new()
@@ -238,10 +244,24 @@ where
     }
 }
 
+/// The Redis session records when `sessions.backend = "redis"` (stateful
+/// mode only: the configuration refuses redis with stateless). Connects
+/// lazily, so this does no I/O.
+fn shared_sessions(config: &Config) -> anyhow::Result<Option<Arc<SharedSessions>>> {
+    let (SessionsBackend::Redis { url }, SessionMode::Stateful(limits)) =
+        (&config.sessions_backend, config.session)
+    else {
+        return Ok(None);
+    };
+    let SessionLimits { idle_timeout, .. } = limits;
+    Ok(Some(Arc::new(SharedSessions::new(url, idle_timeout)?)))
+}
+
 fn mcp_router(
     config: &Config,
     deps: &AppDeps,
     sessions: Option<Arc<Sessions>>,
+    shared: Option<Arc<SharedSessions>>,
     validator: Option<Arc<Validator>>,
     challenge: ChallengeContext,
     metrics: Arc<Metrics>,
@@ -253,11 +273,16 @@ fn mcp_router(
         Arc::clone(&metrics),
     );
     let factory = move || Ok(prototype.clone());
-    let rmcp_config = StreamableHttpServerConfig::default()
+    let mut rmcp_config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(config.allowed_hosts.clone())
         .with_allowed_origins(config.allowed_origins.clone())
         .with_max_request_body_bytes(config.http.body_limit_bytes)
         .with_cancellation_token(deps.shutdown.child_token());
+    // rmcp writes each session's `initialize` parameters there and brings a
+    // session back on a replica that has not seen it (no builder exists).
+    rmcp_config.session_store = shared.clone().map(|shared| {
+        shared as Arc<dyn rmcp::transport::streamable_http_server::session::SessionStore>
+    });
 
     let (service_router, sessions) = match sessions {
         Some(sessions) => {
@@ -292,6 +317,7 @@ fn mcp_router(
         validator: validator.clone(),
         challenge: Arc::new(challenge.clone()),
         sessions,
+        shared,
         body_limit: config.http.body_limit_bytes,
         metrics,
     };
@@ -388,10 +414,13 @@ async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Readiness: each issuer's signing keys and the template store. `ok`;
-/// `degraded` (still 200) while a key set is stale (refreshes failing, last
-/// good set still served) or the store's database cannot be reached
-/// (templates served from memory, saves fail); 503 `starting` until every
+/// Readiness: each issuer's signing keys, the template store and, with the
+/// redis backend, the shared sessions. `ok`; `degraded` (still 200) while a
+/// key set is stale (refreshes failing, last good set still served), the
+/// store's database cannot be reached (templates served from memory, saves
+/// fail) or Redis cannot be reached (sessions held by this replica go on; a
+/// session held by another one gets 404 and its client initializes again);
+/// 503 `starting` until every
 /// issuer's keys are loaded (a replica that cannot judge one issuer's tokens
 /// is not ready). The overall status is the worst part's.
 async fn readyz(State(state): State<OpsState>) -> Response {
@@ -444,6 +473,22 @@ async fn readyz(State(state): State<OpsState>) -> Response {
         worst = worst.max(1);
         reasons.push("template store unavailable; serving templates from memory, saves fail");
     }
+    if let Some(shared) = &state.shared {
+        let sessions_ok = match shared.ping().await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "session store health check failed");
+                false
+            }
+        };
+        body["sessions"] = if sessions_ok { "ok" } else { "unavailable" }.into();
+        if !sessions_ok {
+            worst = worst.max(1);
+            reasons.push(
+                "session store unavailable; sessions of other replicas cannot be resumed here",
+            );
+        }
+    }
     let (status, word) = match worst {
         0 => (StatusCode::OK, "ok"),
         1 => (StatusCode::OK, "degraded"),
@@ -467,6 +512,7 @@ async fn metrics_text(State(state): State<OpsState>) -> Response {
 fn library_samples(
     validator: Option<Arc<Validator>>,
     sessions: Option<Arc<Sessions>>,
+    shared: Option<Arc<SharedSessions>>,
     store: Arc<dyn TemplateStore>,
 ) -> metrics::SnapshotSource {
     Arc::new(move || {
@@ -513,7 +559,30 @@ fn library_samples(
                 ),
             ]
         });
-        let live: Vec<Sample> = live.into_iter().chain(store_samples).collect();
+        let shared_samples = shared.as_ref().map(|s| s.stats()).into_iter().flat_map(|s| {
+            [
+                counter(
+                    "sessions_redis_calls",
+                    "Session store (Redis) commands",
+                    s.calls,
+                ),
+                counter(
+                    "sessions_redis_errors",
+                    "Session store (Redis) commands that failed",
+                    s.errors,
+                ),
+                counter(
+                    "sessions_redis_micros",
+                    "Time in session store (Redis) commands, in microseconds (divide by sessions_redis_calls for the mean)",
+                    s.micros,
+                ),
+            ]
+        });
+        let live: Vec<Sample> = live
+            .into_iter()
+            .chain(store_samples)
+            .chain(shared_samples)
+            .collect();
         let Some(validator) = &validator else {
             return live;
         };

@@ -11,7 +11,10 @@
 //!   token gets 401 `invalid_token` even though its JWT still verifies.
 //! - **Session binding** (MCP security best practices, "session hijacking"):
 //!   a session belongs to the (issuer, subject) that created it; anyone else
-//!   presenting its `Mcp-Session-Id` gets 404 as if it did not exist.
+//!   presenting its `Mcp-Session-Id` gets 404 as if it did not exist. With
+//!   shared sessions (`crate::sessions::shared`) the owner is recorded in
+//!   Redis before the `initialize` answer leaves, and a replica that does
+//!   not hold a session asks Redis for its owner before rmcp restores it.
 //! - A refused call gets its audit line here (`identity::audit`), a call
 //!   that runs gets it from the MCP handler; each refusal is counted once.
 //!
@@ -49,7 +52,8 @@ use auth::{BearerToken, ChallengeContext, Error as AuthError, ErrorKind, Princip
 pub use self::policy::{DEFAULT_BASE_SCOPE, DEFAULT_WRITE_SCOPE, ToolPolicy};
 use crate::identity::{self, Audited, Owner};
 use crate::metrics::Metrics;
-use crate::sessions::{Full, OwnedSessionManager, Ownership, SessionLimits};
+use crate::sessions::shared::SharedSessions;
+use crate::sessions::{Full, OwnedSessionManager, Ownership, RECHECK_EVERY, SessionLimits};
 use crate::tool::Tool;
 
 const HEADER_SESSION_ID: &str = "mcp-session-id";
@@ -70,6 +74,8 @@ pub struct AuthzState {
     pub challenge: Arc<ChallengeContext>,
     /// The session manager and its owners; `None` in stateless mode.
     pub sessions: Option<Arc<OwnedSessionManager>>,
+    /// The sessions shared by every replica (`sessions.backend = "redis"`).
+    pub shared: Option<Arc<SharedSessions>>,
     /// Largest body read when looking for the tool name.
     pub body_limit: usize,
     /// Counters.
@@ -90,10 +96,24 @@ pub async fn authorize(State(state): State<AuthzState>, request: Request, next: 
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
 
+    // A shared session adopted by this request: forgotten again below if
+    // rmcp could not bring it back.
+    let mut adopted = None;
     if let (Some(id), Some(manager)) = (&session_id, &state.sessions) {
-        let ownership = manager
+        let mut ownership = manager
             .sessions()
             .owned_by(id, |owner| owner.is(&principal));
+        if let Some(shared) = &state.shared {
+            ownership =
+                match shared_ownership(&state, manager, shared, id, &principal, ownership).await {
+                    Ok(Shared::Adopted) => {
+                        adopted = Some(id.clone());
+                        Ownership::Owned
+                    }
+                    Ok(Shared::Is(ownership)) => ownership,
+                    Err(response) => return response,
+                };
+        }
         if ownership != Ownership::Owned {
             // A foreign session and one without a bound owner are answered
             // alike, as if they did not exist (fail closed).
@@ -184,23 +204,7 @@ pub async fn authorize(State(state): State<AuthzState>, request: Request, next: 
             };
             match manager.sessions().reserve(owner) {
                 Ok(reservation) => Some(reservation),
-                Err(full) => {
-                    state.metrics.authz_failure(full.label());
-                    tracing::warn!(
-                        issuer = %principal.issuer,
-                        subject = principal.subject.as_deref().unwrap_or("-"),
-                        "session refused: {full}"
-                    );
-                    let status = match full {
-                        Full::Owner => StatusCode::TOO_MANY_REQUESTS,
-                        Full::Total => StatusCode::SERVICE_UNAVAILABLE,
-                    };
-                    return session_refused(
-                        status,
-                        Some(SessionLimits::RETRY_AFTER_SECS),
-                        &format!("{full}; close a session (DELETE) or retry later"),
-                    );
-                }
+                Err(full) => return session_full(&state, &principal, full),
             }
         }
         _ => None,
@@ -217,6 +221,16 @@ pub async fn authorize(State(state): State<AuthzState>, request: Request, next: 
         *response.status_mut() = StatusCode::NO_CONTENT;
     }
 
+    if let (Some(id), Some(manager)) = (adopted, &state.sessions)
+        && !manager
+            .has_session(&id.as_str().into())
+            .await
+            .unwrap_or(false)
+    {
+        // rmcp could not bring the session back (its record vanished
+        // between the owner check and the restore): rmcp answered 404.
+        manager.sessions().forget(&id);
+    }
     if let (Some(reservation), Some(manager)) = (reservation, &state.sessions)
         && let Some(id) = response
             .headers()
@@ -224,7 +238,16 @@ pub async fn authorize(State(state): State<AuthzState>, request: Request, next: 
             .and_then(|v| v.to_str().ok())
     {
         let id: rmcp::transport::streamable_http_server::SessionId = id.into();
+        let owner = reservation.owner().cloned();
         reservation.bind(id.clone());
+        // Shared: the owner is recorded before the answer (and so the
+        // session id) leaves this replica. When Redis cannot take it, the
+        // session works here and is unknown (404) elsewhere.
+        if let (Some(shared), Some(owner)) = (&state.shared, owner)
+            && let Err(error) = shared.bind(&id, &owner).await
+        {
+            tracing::warn!(%error, "session owner not shared; the session is served by this replica only");
+        }
         // A session that already ended (its worker failed at once) was
         // closed before it had an owner: forget it now.
         if !manager.has_session(&id).await.unwrap_or(false) {
@@ -233,6 +256,86 @@ pub async fn authorize(State(state): State<AuthzState>, request: Request, next: 
     }
     // Otherwise the reservation, if any, is dropped here and its slot freed.
     response
+}
+
+/// What the shared session store says about a session id.
+enum Shared {
+    /// Created by another replica for this caller, and now held here too.
+    Adopted,
+    /// As the local registry (or the shared record) says.
+    Is(Ownership),
+}
+
+/// Completes the local answer `local` about session `id` with the shared
+/// record:
+///
+/// - unknown here: the shared owner decides; a session of this caller is
+///   adopted (it takes a slot here, so the limits hold per replica);
+/// - held here: at most once per [`RECHECK_EVERY`] the shared record's
+///   expiry is renewed, and a record that is gone (deleted through another
+///   replica, expired, lost with Redis) closes the session here too.
+///
+/// When Redis cannot answer, what this replica knows stands: its own
+/// sessions go on, any other is unknown (404, and the client initializes
+/// again, MCP transport "Session management").
+async fn shared_ownership(
+    state: &AuthzState,
+    manager: &OwnedSessionManager,
+    shared: &SharedSessions,
+    id: &str,
+    principal: &Principal,
+    local: Ownership,
+) -> Result<Shared, Response> {
+    match local {
+        Ownership::Unknown => match shared.owner(id).await {
+            Ok(Some(owner)) if owner.is(principal) => {
+                match manager.sessions().adopt(id.into(), owner) {
+                    Ok(()) => Ok(Shared::Adopted),
+                    Err(full) => Err(session_full(state, principal, full)),
+                }
+            }
+            Ok(Some(_)) => Ok(Shared::Is(Ownership::Foreign)),
+            Ok(None) => Ok(Shared::Is(Ownership::Unknown)),
+            Err(error) => {
+                tracing::warn!(%error, "session store unavailable; an unknown session is answered 404");
+                Ok(Shared::Is(Ownership::Unknown))
+            }
+        },
+        Ownership::Owned if manager.sessions().claim_recheck(id, RECHECK_EVERY) => {
+            match shared.touch(id).await {
+                Ok(true) => Ok(Shared::Is(Ownership::Owned)),
+                Ok(false) => {
+                    // `close_session` forgets the owner and frees the slot.
+                    let _ = manager.close_session(&id.into()).await;
+                    Ok(Shared::Is(Ownership::Unknown))
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "session store unavailable; serving a session held here");
+                    Ok(Shared::Is(Ownership::Owned))
+                }
+            }
+        }
+        other => Ok(Shared::Is(other)),
+    }
+}
+
+/// A session limit reached: audited, counted and answered 429 or 503.
+fn session_full(state: &AuthzState, principal: &Principal, full: Full) -> Response {
+    state.metrics.authz_failure(full.label());
+    tracing::warn!(
+        issuer = %principal.issuer,
+        subject = principal.subject.as_deref().unwrap_or("-"),
+        "session refused: {full}"
+    );
+    let status = match full {
+        Full::Owner => StatusCode::TOO_MANY_REQUESTS,
+        Full::Total => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    session_refused(
+        status,
+        Some(SessionLimits::RETRY_AFTER_SECS),
+        &format!("{full}; close a session (DELETE) or retry later"),
+    )
 }
 
 /// Audits and answers one refused tool call. Counting is the caller's: a

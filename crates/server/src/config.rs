@@ -43,8 +43,8 @@ use url::Url;
 
 pub use self::raw::{
     AuthMode, Cli, ClientAuth, ENV_ALLOW_INSECURE_BENCH, ENV_INTROSPECTION_CLIENT_SECRET,
-    ENV_LOG_FILTER, ENV_STORE_POSTGRES_URL, Env, FileConfig, LogFormat, StoreBackendKind,
-    TemplatesAction, TemplatesCli, TypPolicy,
+    ENV_LOG_FILTER, ENV_SESSIONS_REDIS_URL, ENV_STORE_POSTGRES_URL, Env, FileConfig, LogFormat,
+    SessionsBackendKind, StoreBackendKind, TemplatesAction, TemplatesCli, TypPolicy,
 };
 use self::raw::{
     FileAuth, FileIntrospection, FileIssuer, FileJwks, FileLimits, FileSessions, FileStore,
@@ -76,6 +76,8 @@ pub struct Config {
     pub metadata: auth::ProtectedResourceMetadata,
     /// Stateful (MCP sessions) or stateless.
     pub session: SessionMode,
+    /// Where stateful mode keeps its sessions.
+    pub sessions_backend: SessionsBackend,
     /// HTTP limits.
     pub http: HttpLimits,
     /// Browser origins allowed (CORS and rmcp's `Origin` check).
@@ -117,6 +119,20 @@ pub enum SessionMode {
     Stateful(SessionLimits),
     /// No sessions; every POST is answered with plain JSON.
     Stateless,
+}
+
+/// Where MCP sessions live (`sessions.backend`).
+#[derive(Clone, Debug, Default)]
+pub enum SessionsBackend {
+    /// In this process: a session is served by the replica that created it.
+    #[default]
+    Memory,
+    /// In Redis, shared by every replica (`crate::sessions::shared`).
+    Redis {
+        /// The `redis://` URL (`MCP_SESSIONS_REDIS_URL` or
+        /// `sessions.redis_url_file`).
+        url: Secret,
+    },
 }
 
 /// HTTP limits.
@@ -341,6 +357,7 @@ pub fn build(cli: Cli, mut file: FileConfig, env: Env, cwd: &Path) -> Result<Con
     )
     .map_err(|e| err("auth.authorization_servers", e.to_string()))?;
 
+    let session = session_mode(&cli, file.stateless, &file.sessions)?;
     Ok(Config {
         bind,
         log: LogConfig {
@@ -361,7 +378,14 @@ pub fn build(cli: Cli, mut file: FileConfig, env: Env, cwd: &Path) -> Result<Con
         public_url,
         path,
         metadata,
-        session: session_mode(&cli, file.stateless, &file.sessions)?,
+        session,
+        sessions_backend: sessions_backend(
+            cli.sessions_backend,
+            session,
+            &file.sessions,
+            env.sessions_redis_url,
+            cwd,
+        )?,
         http: http_limits(&cli, &file.limits)?,
         store: store(
             cli.templates_dir.clone().or(file.templates_dir),
@@ -453,39 +477,101 @@ fn store_backend(
             Ok(StoreBackend::Fs)
         }
         StoreBackendKind::Postgres => {
-            let url = match (env_url, file.postgres_url_file) {
-                (Some(_), Some(_)) => {
-                    return Err(err(
-                        "store.postgres_url_file",
-                        format!(
-                            "set either {ENV_STORE_POSTGRES_URL} or store.postgres_url_file, not both"
-                        ),
-                    ));
-                }
-                (Some(url), None) => url,
-                (None, Some(path)) => {
-                    let path = if path.is_absolute() {
-                        path
-                    } else {
-                        cwd.join(path)
-                    };
-                    read_secret_file(&path, "store.postgres_url_file".into())?
-                }
-                (None, None) => {
-                    return Err(err(
-                        "store.postgres_url",
-                        format!(
-                            "the postgres backend needs a connection string: set {ENV_STORE_POSTGRES_URL} or store.postgres_url_file"
-                        ),
-                    ));
-                }
-            };
+            let url = backend_secret(
+                SecretSource {
+                    key: "store.postgres_url",
+                    env: ENV_STORE_POSTGRES_URL,
+                    what: "the postgres backend needs a connection string",
+                },
+                env_url,
+                file.postgres_url_file,
+                cwd,
+            )?;
             let resync = match file.resync_secs {
                 Some(s) => secs("store.resync_secs", s)?,
                 None => DEFAULT_STORE_RESYNC,
             };
             Ok(StoreBackend::Postgres { url, resync })
         }
+    }
+}
+
+/// Where a backend's secret URL may come from.
+struct SecretSource {
+    /// The configuration key, `<section>.<name>`; the file key adds `_file`.
+    key: &'static str,
+    /// The environment variable.
+    env: &'static str,
+    /// What is missing, for the error when neither is set.
+    what: &'static str,
+}
+
+/// A backend's connection URL from exactly one of its environment variable
+/// and its `…_file` key (a secret never comes from a flag or the
+/// configuration file itself); a relative file is read from `cwd`.
+fn backend_secret(
+    source: SecretSource,
+    env: Option<Secret>,
+    file: Option<PathBuf>,
+    cwd: &Path,
+) -> Result<Secret, ConfigError> {
+    let file_key = format!("{}_file", source.key);
+    match (env, file) {
+        (Some(_), Some(_)) => Err(err(
+            file_key.clone(),
+            format!("set either {} or {file_key}, not both", source.env),
+        )),
+        (Some(url), None) => Ok(url),
+        (None, Some(path)) => {
+            let path = if path.is_absolute() {
+                path
+            } else {
+                cwd.join(path)
+            };
+            read_secret_file(&path, file_key.into())
+        }
+        (None, None) => Err(err(
+            source.key,
+            format!("{}: set {} or {file_key}", source.what, source.env),
+        )),
+    }
+}
+
+/// Where MCP sessions live: this process (`memory`) or Redis, shared by
+/// every replica (`redis`, whose URL is a secret like the store's).
+fn sessions_backend(
+    flag: Option<SessionsBackendKind>,
+    mode: SessionMode,
+    file: &FileSessions,
+    env_url: Option<Secret>,
+    cwd: &Path,
+) -> Result<SessionsBackend, ConfigError> {
+    match flag.or(file.backend).unwrap_or_default() {
+        SessionsBackendKind::Memory => {
+            if file.redis_url_file.is_some() {
+                return Err(err(
+                    "sessions.redis_url_file",
+                    "is set, but sessions.backend is memory: set sessions.backend = \"redis\" or remove it",
+                ));
+            }
+            Ok(SessionsBackend::Memory)
+        }
+        SessionsBackendKind::Redis if mode == SessionMode::Stateless => Err(err(
+            "sessions.backend",
+            "redis keeps MCP sessions, and stateless mode keeps none: remove one of them",
+        )),
+        SessionsBackendKind::Redis => Ok(SessionsBackend::Redis {
+            url: backend_secret(
+                SecretSource {
+                    key: "sessions.redis_url",
+                    env: ENV_SESSIONS_REDIS_URL,
+                    what: "the redis session backend needs a URL (redis://…)",
+                },
+                env_url,
+                file.redis_url_file.clone(),
+                cwd,
+            )?,
+        }),
     }
 }
 

@@ -24,13 +24,14 @@ pub fn principal_of(extensions: &http::Extensions) -> Option<&Arc<Principal>> {
 /// client-credentials tokens without `sub`. A token naming neither has no
 /// owner and cannot hold a session: binding it to a shared "anonymous" owner
 /// would let every such token use every other one's sessions.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Owner {
     issuer: String,
     subject: OwnerSubject,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 enum OwnerSubject {
     /// `sub`.
     Subject(String),

@@ -24,10 +24,17 @@
 //! The registry is two lock-free maps (`papaya`) and an atomic: no request
 //! waits on a lock held by another, and no lock can be poisoned. A session id
 //! without a bound owner is refused like a foreign one (fail closed).
+//!
+//! With `sessions.backend = "redis"` ([`shared`]) the registry is this
+//! replica's cache of the shared records: a session created elsewhere is
+//! adopted ([`Sessions::adopt`]) once its shared owner is checked, and a
+//! session held here is re-checked against Redis at most once per
+//! [`RECHECK_EVERY`] ([`Sessions::claim_recheck`]). The limits count the
+//! sessions this replica holds.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use futures::Stream;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
@@ -36,9 +43,17 @@ use rmcp::transport::streamable_http_server::session::local::{
     LocalSessionManager, LocalSessionManagerError, LocalSessionWorker, SessionConfig,
 };
 use rmcp::transport::streamable_http_server::session::{EventStore, ServerSseMessage};
-use rmcp::transport::streamable_http_server::{SessionId, SessionManager};
+use rmcp::transport::streamable_http_server::{RestoreOutcome, SessionId, SessionManager};
 
 use crate::identity::Owner;
+
+pub mod shared;
+
+/// How stale this replica's view of a shared session may be: a session
+/// deleted through another replica (or lost with Redis) is refused here at
+/// most this much later, and a session in use renews its shared expiry once
+/// per period, not once per request.
+pub const RECHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// How many sessions may live, and for how long they may idle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,9 +126,19 @@ pub enum Ownership {
 #[derive(Debug)]
 pub struct Sessions {
     limits: SessionLimits,
-    owners: papaya::HashMap<SessionId, Owner>,
+    owners: papaya::HashMap<SessionId, Bound>,
     counts: papaya::HashMap<Owner, usize>,
     total: AtomicUsize,
+    /// The zero of [`Bound::checked_ms`].
+    epoch: Instant,
+}
+
+/// A session's owner and when the shared record was last confirmed.
+#[derive(Debug)]
+struct Bound {
+    owner: Owner,
+    /// Milliseconds since [`Sessions::epoch`].
+    checked_ms: AtomicU64,
 }
 
 impl Sessions {
@@ -125,7 +150,12 @@ impl Sessions {
             owners: papaya::HashMap::new(),
             counts: papaya::HashMap::new(),
             total: AtomicUsize::new(0),
+            epoch: Instant::now(),
         }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// The limits enforced.
@@ -150,10 +180,38 @@ impl Sessions {
     #[must_use]
     pub fn owned_by(&self, id: &str, is_owner: impl FnOnce(&Owner) -> bool) -> Ownership {
         match self.owners.pin().get(id) {
-            Some(owner) if is_owner(owner) => Ownership::Owned,
+            Some(bound) if is_owner(&bound.owner) => Ownership::Owned,
             Some(_) => Ownership::Foreign,
             None => Ownership::Unknown,
         }
+    }
+
+    /// Whether the caller should re-check session `id` against the shared
+    /// store now: `true` for exactly one caller per `every` per session.
+    #[must_use]
+    pub fn claim_recheck(&self, id: &str, every: Duration) -> bool {
+        let now = self.now_ms();
+        let every = u64::try_from(every.as_millis()).unwrap_or(u64::MAX);
+        let owners = self.owners.pin();
+        let Some(bound) = owners.get(id) else {
+            return false;
+        };
+        let last = bound.checked_ms.load(Ordering::Acquire);
+        now.saturating_sub(last) >= every
+            && bound
+                .checked_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+
+    /// Takes a slot for session `id`, created by another replica and owned
+    /// by `owner` (checked by the caller), and binds it.
+    ///
+    /// # Errors
+    /// [`Full`] when either limit is reached; nothing is taken then.
+    pub fn adopt(self: &Arc<Self>, id: SessionId, owner: Owner) -> Result<(), Full> {
+        self.reserve(owner)?.bind(id);
+        Ok(())
     }
 
     /// Takes a slot for a session `owner` is about to create.
@@ -189,7 +247,11 @@ impl Sessions {
     /// Forgets session `id` and frees its slot; nothing when it is unknown
     /// (rmcp may close one session twice: on `DELETE`, then as its worker ends).
     pub fn forget(&self, id: &str) {
-        let removed = self.owners.pin().remove(id).cloned();
+        let removed = self
+            .owners
+            .pin()
+            .remove(id)
+            .map(|bound| bound.owner.clone());
         if let Some(owner) = removed {
             self.release(owner);
         }
@@ -215,10 +277,26 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    /// Makes the slot session `id`'s, owned by the reserving caller.
+    /// The caller the slot is held for.
+    #[must_use]
+    pub fn owner(&self) -> Option<&Owner> {
+        self.owner.as_ref()
+    }
+
+    /// Makes the slot session `id`'s, owned by the reserving caller. When
+    /// `id` is bound already (two requests adopting one shared session at
+    /// once), the slot is freed instead: one session holds one slot.
     pub fn bind(mut self, id: SessionId) {
-        if let Some(owner) = self.owner.take() {
-            self.sessions.owners.pin().insert(id, owner);
+        let Some(owner) = self.owner.take() else {
+            return;
+        };
+        let bound = Bound {
+            owner: owner.clone(),
+            checked_ms: AtomicU64::new(self.sessions.now_ms()),
+        };
+        if self.sessions.owners.pin().try_insert(id, bound).is_err() {
+            // Dropping `self` now frees the slot.
+            self.owner = Some(owner);
         }
     }
 }
@@ -311,8 +389,15 @@ impl SessionManager for OwnedSessionManager {
         self.inner.resume(id, last_event_id).await
     }
 
-    // `restore_session` keeps rmcp's default (`NotSupported`): no session
-    // store is configured, and a restored session would have no owner.
+    /// rmcp calls this only with a session store configured
+    /// ([`shared::SharedSessions`]), after `authz::authorize` has adopted the
+    /// session for its owner.
+    async fn restore_session(
+        &self,
+        id: SessionId,
+    ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
+        self.inner.restore_session(id).await
+    }
 
     fn event_store(&self) -> Option<Arc<dyn EventStore>> {
         self.inner.event_store()

@@ -142,6 +142,7 @@ async fn the_bearer_token_does_not_reach_the_mcp_service() {
             scope: Some("mcp:tools".to_owned()),
         }),
         sessions: None,
+        shared: None,
         body_limit: 1024,
         metrics: Arc::new(Metrics::new(Arc::new(Vec::new))),
     };

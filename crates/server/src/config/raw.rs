@@ -24,6 +24,9 @@ pub const ENV_LOG_FILTER: &str = "RUST_LOG";
 /// The PostgreSQL connection string of the `postgres` template store (a
 /// secret: it may carry a password).
 pub const ENV_STORE_POSTGRES_URL: &str = "MCP_STORE_POSTGRES_URL";
+/// The `redis://` URL of the `redis` session backend (a secret: it may
+/// carry a password).
+pub const ENV_SESSIONS_REDIS_URL: &str = "MCP_SESSIONS_REDIS_URL";
 
 /// Command-line flags. Each flag also reads an `MCP_*` environment variable;
 /// a flag given on the command line wins over the variable, and both win over
@@ -67,6 +70,10 @@ pub struct Cli {
     /// Serve statelessly: no MCP sessions, plain JSON responses [default: false].
     #[arg(long, env = "MCP_STATELESS", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub stateless: Option<bool>,
+
+    /// Where MCP sessions live: `memory` (this process) or `redis` (shared by every replica, so a session survives a change of replica; the URL from MCP_SESSIONS_REDIS_URL or sessions.redis_url_file) [default: memory].
+    #[arg(long, env = "MCP_SESSIONS_BACKEND", value_name = "BACKEND", value_enum)]
+    pub sessions_backend: Option<SessionsBackendKind>,
 
     /// Live MCP sessions one caller (issuer + subject) may hold; more are refused with 429 [default: 100].
     #[arg(long, env = "MCP_MAX_SESSIONS_PER_PRINCIPAL", value_name = "N")]
@@ -237,6 +244,17 @@ pub enum StoreBackendKind {
     Postgres,
 }
 
+/// Which session backend (`sessions.backend`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionsBackendKind {
+    /// This process's memory.
+    #[default]
+    Memory,
+    /// Redis, shared by every replica.
+    Redis,
+}
+
 /// Log output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -320,6 +338,8 @@ pub(super) struct FileStore {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FileSessions {
+    pub(super) backend: Option<SessionsBackendKind>,
+    pub(super) redis_url_file: Option<PathBuf>,
     pub(super) max_per_principal: Option<usize>,
     pub(super) max_total: Option<usize>,
     pub(super) idle_timeout_secs: Option<u64>,
@@ -417,6 +437,8 @@ pub struct Env {
     pub log_filter: Option<String>,
     /// `MCP_STORE_POSTGRES_URL`.
     pub store_postgres_url: Option<Secret>,
+    /// `MCP_SESSIONS_REDIS_URL`.
+    pub sessions_redis_url: Option<Secret>,
 }
 
 impl Env {
@@ -429,6 +451,7 @@ impl Env {
             allow_insecure_bench: std::env::var(ENV_ALLOW_INSECURE_BENCH).as_deref() == Ok("1"),
             log_filter: non_empty(ENV_LOG_FILTER),
             store_postgres_url: non_empty(ENV_STORE_POSTGRES_URL).map(Secret::new),
+            sessions_redis_url: non_empty(ENV_SESSIONS_REDIS_URL).map(Secret::new),
         }
     }
 }

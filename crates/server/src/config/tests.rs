@@ -289,6 +289,7 @@ fn introspection_needs_a_secret_from_env_or_file() {
         allow_insecure_bench: false,
         log_filter: None,
         store_postgres_url: None,
+        sessions_redis_url: None,
     };
     let config = build(
         cli(&[
@@ -347,6 +348,7 @@ fn introspection_rate_limit_defaults_from_auth_and_zero_is_refused() {
             allow_insecure_bench: false,
             log_filter: None,
             store_postgres_url: None,
+            sessions_redis_url: None,
         };
         build(cli(&[]), file, env, Path::new("/"))
     };
@@ -388,6 +390,7 @@ fn insecure_bench_switch_needs_the_env_opt_in() {
         allow_insecure_bench: true,
         log_filter: None,
         store_postgres_url: None,
+        sessions_redis_url: None,
     };
     let config = build(
         cli(&["--dangerously-disable-auth-for-benchmarks"]),
@@ -694,4 +697,70 @@ fn store_backend_and_its_secret_connection_string() {
         "[store]\nbackend = \"postgres\"\npostgres_url_file = \"/nonexistent/pg-url\"",
         "store.postgres_url_file",
     );
+}
+
+/// `sessions.backend`: `memory` by default; `redis` takes its URL from
+/// exactly one of `MCP_SESSIONS_REDIS_URL` and `sessions.redis_url_file`,
+/// needs stateful mode (stateless keeps no sessions), and every mistake
+/// names its key.
+#[test]
+fn sessions_backend_and_its_secret_url() {
+    assert!(matches!(
+        check_ok(&[], "").sessions_backend,
+        SessionsBackend::Memory
+    ));
+    let message = check_err(&["--sessions-backend", "redis"], "", "sessions.redis_url");
+    assert!(message.contains(ENV_SESSIONS_REDIS_URL), "{message}");
+    check_err(&[], "[sessions]\nbackend = \"redis\"", "sessions.redis_url");
+    check_err(
+        &[],
+        "[sessions]\nredis_url_file = \"/run/secrets/redis\"",
+        "sessions.redis_url_file",
+    );
+    assert!(parse_file("[sessions]\nredis_url = \"redis://:p@h\"").is_err());
+
+    let env = |url: &str| Env {
+        sessions_redis_url: Some(Secret::new(url)),
+        ..Env::default()
+    };
+    let stateless = build(
+        cli(&["--sessions-backend", "redis", "--stateless"]),
+        FileConfig::default(),
+        env("redis://h"),
+        Path::new("/"),
+    );
+    assert!(matches!(stateless, Err(e) if e.key == "sessions.backend"));
+
+    let config = build(
+        cli(&["--sessions-backend", "redis"]),
+        FileConfig::default(),
+        env("redis://:r3dis-s3cret@cache:6379/2"),
+        Path::new("/"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    match &config.sessions_backend {
+        SessionsBackend::Redis { url } => {
+            assert_eq!(url.expose(), "redis://:r3dis-s3cret@cache:6379/2");
+        }
+        SessionsBackend::Memory => panic!("expected redis"),
+    }
+    assert!(
+        !format!("{config:?}").contains("r3dis-s3cret"),
+        "secret in Debug"
+    );
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("redis-url");
+    std::fs::write(&path, "redis://cache\n").unwrap_or_else(|e| panic!("{e}"));
+    let toml = format!(
+        "[sessions]\nbackend = \"redis\"\nredis_url_file = {:?}",
+        path.display().to_string()
+    );
+    match check_ok(&[], &toml).sessions_backend {
+        SessionsBackend::Redis { url } => assert_eq!(url.expose(), "redis://cache"),
+        SessionsBackend::Memory => panic!("expected redis"),
+    }
+    let file = parse_file(&toml).unwrap_or_else(|e| panic!("{e}"));
+    let both = build(cli(&[]), file, env("redis://x"), Path::new("/"));
+    assert!(matches!(both, Err(e) if e.key == "sessions.redis_url_file"));
 }

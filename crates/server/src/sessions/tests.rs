@@ -124,3 +124,38 @@ fn concurrent_reservations_never_overshoot_the_limits() {
         .count();
     assert!(a <= 50, "{a} sessions for one owner past a limit of 50");
 }
+
+#[test]
+fn adopting_one_session_twice_holds_one_slot() {
+    let sessions = registry(5, 10);
+    sessions.adopt("s1".into(), owner("a")).expect("first");
+    // Two requests of one client adopting the session at once.
+    sessions.adopt("s1".into(), owner("a")).expect("second");
+    assert_eq!(sessions.len(), 1);
+    sessions.forget("s1");
+    assert!(sessions.is_empty(), "forgetting frees the one slot");
+}
+
+#[test]
+fn a_recheck_is_claimed_once_per_period() {
+    let sessions = registry(5, 10);
+    assert!(
+        !sessions.claim_recheck("s1", Duration::ZERO),
+        "an unknown session is not rechecked"
+    );
+    sessions
+        .reserve(owner("a"))
+        .expect("free")
+        .bind("s1".into());
+    assert!(
+        !sessions.claim_recheck("s1", Duration::from_secs(3600)),
+        "just bound: just checked"
+    );
+    assert!(sessions.claim_recheck("s1", Duration::ZERO));
+    std::thread::sleep(Duration::from_millis(5));
+    let claims = (0..8)
+        .map(|_| sessions.claim_recheck("s1", Duration::from_millis(1)))
+        .filter(|&claimed| claimed)
+        .count();
+    assert_eq!(claims, 1, "one caller per period");
+}

@@ -29,6 +29,7 @@ mod overload;
 mod pg_store;
 mod protocol_2026;
 mod sessions;
+mod shared_sessions;
 mod support;
 
 const GREETING: &str = r#"+++
@@ -123,6 +124,7 @@ async fn start_with(options: Options, tune: impl FnOnce(&mut Config)) -> Server 
         allow_insecure_bench: false,
         log_filter: None,
         store_postgres_url: None,
+        sessions_redis_url: None,
     };
     let mut config =
         config::build(cli, FileConfig::default(), env, Path::new("/")).expect("config");

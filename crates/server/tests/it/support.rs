@@ -46,6 +46,8 @@ pub(crate) struct Fixture {
     pub(crate) issuer: TestIssuer,
     pub(crate) router: Router,
     pub(crate) validator: Arc<auth::Validator>,
+    config: Config,
+    store: Arc<dyn TemplateStore>,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
 }
@@ -158,6 +160,7 @@ impl Fixture {
             allow_insecure_bench: false,
             log_filter: None,
             store_postgres_url: None,
+            sessions_redis_url: None,
         };
         let mut config =
             config::build(cli, FileConfig::default(), env, Path::new("/")).expect("config");
@@ -174,7 +177,7 @@ impl Fixture {
         let router = build_app(
             &config,
             AppDeps {
-                store,
+                store: Arc::clone(&store),
                 auth: Authentication::Validator(Arc::clone(&validator)),
                 shutdown: shutdown.clone(),
             },
@@ -184,9 +187,25 @@ impl Fixture {
             issuer,
             router,
             validator,
+            config,
+            store,
             shutdown,
             _dir: dir,
         }
+    }
+
+    /// Another replica of this app: the same configuration, issuer and
+    /// template store, its own sessions and rmcp service.
+    pub(crate) fn another_replica(&self) -> Router {
+        build_app(
+            &self.config,
+            AppDeps {
+                store: Arc::clone(&self.store),
+                auth: Authentication::Validator(Arc::clone(&self.validator)),
+                shutdown: self.shutdown.child_token(),
+            },
+        )
+        .expect("app")
     }
 
     /// A Keycloak-shaped token for [`RESOURCE`] signed with the initial key.
@@ -196,23 +215,29 @@ impl Fixture {
 
     /// Sends one request through the router and reads the whole answer.
     pub(crate) async fn send(&self, request: Request<Body>) -> Reply {
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("the router is infallible");
-        let (parts, body) = response.into_parts();
-        let bytes = axum::body::to_bytes(body, usize::MAX)
-            .await
-            .expect("response body");
-        Reply {
-            status: parts.status,
-            headers: parts.headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        send_to(&self.router, request).await
     }
+}
 
+/// Sends one request through `router` and reads the whole answer.
+pub(crate) async fn send_to(router: &Router, request: Request<Body>) -> Reply {
+    let response = router
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("the router is infallible");
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .expect("response body");
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+impl Fixture {
     /// The server's own authorization failures by reason (per-tool scopes,
     /// session binding: `mcp_authz_failures_total`), scraped from
     /// `/metrics`. The validator counts the rest (`validator.metrics()`).

@@ -40,6 +40,8 @@ pub(crate) enum XtaskCmd {
     Test(Test),
     /// Start Keycloak and the server with the embedded defaults
     RunDev(RunDev),
+    /// PostgreSQL, Redis, N replicas behind HAProxy, and Keycloak, until Ctrl-C
+    Cluster(Cluster),
     /// End-to-end scenarios against real Keycloak and real MCP clients
     E2e(E2e),
     /// Throughput and latency benchmarks
@@ -126,6 +128,26 @@ pub(crate) struct RunDev {
     /// More flags for the server, e.g. `-- --stateless` (see docs/configuration.md)
     #[arg(last = true, value_name = "SERVER FLAGS")]
     pub(crate) server_args: Vec<String>,
+}
+
+/// `cargo xtask cluster [--replicas N] [--port N] [--keycloak-port N] [--release]`.
+#[derive(Debug, PartialEq, Eq, Args)]
+#[command(args_override_self = true)]
+pub(crate) struct Cluster {
+    /// Server replicas behind the balancer
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub(crate) replicas: u16,
+    /// The balancer's port on 127.0.0.1 (the public URL is http://localhost:N)
+    #[arg(long, value_name = "N", default_value_t = crate::run_dev::DEFAULT_PORT,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) port: u16,
+    /// Keycloak port (default 8080)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) keycloak_port: Option<u16>,
+    /// Build and run the release binary
+    #[arg(long)]
+    pub(crate) release: bool,
 }
 
 /// `cargo xtask e2e [--only SUBSTRING]... [--keep-going | --fail-fast] [--list]`.

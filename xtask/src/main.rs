@@ -9,6 +9,7 @@
 mod bench;
 mod bench_tools;
 mod clients;
+mod cluster;
 mod doctor;
 mod e2e;
 mod flags;
@@ -38,6 +39,7 @@ fn main() -> anyhow::Result<()> {
     match flags.subcommand {
         XtaskCmd::Test(cmd) => cmd.run(&sh).context("xtask test"),
         XtaskCmd::RunDev(cmd) => cmd.run(&sh).context("xtask run-dev"),
+        XtaskCmd::Cluster(cmd) => cmd.run(&sh).context("xtask cluster"),
         XtaskCmd::E2e(cmd) => cmd.run(&sh).context("xtask e2e"),
         XtaskCmd::Bench(cmd) => cmd.run(&sh).context("xtask bench"),
         XtaskCmd::Fuzz(cmd) => cmd.run(&sh).context("xtask fuzz"),

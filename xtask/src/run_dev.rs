@@ -213,7 +213,7 @@ fn without_keycloak_url(args: &[String]) -> Vec<String> {
     rest
 }
 
-fn ensure_free(port: u16) -> anyhow::Result<()> {
+pub(crate) fn ensure_free(port: u16) -> anyhow::Result<()> {
     TcpListener::bind(("127.0.0.1", port))
         .map(drop)
         .with_context(|| format!("binding 127.0.0.1:{port}"))
@@ -253,7 +253,7 @@ fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
 }
 
 /// `cargo build -p mcp-file-templates` and the path of the binary.
-fn build_server(sh: &Shell, root: &Path, release: bool) -> anyhow::Result<PathBuf> {
+pub(crate) fn build_server(sh: &Shell, root: &Path, release: bool) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let profile: &[&str] = if release { &["--release"] } else { &[] };
     cmd!(sh, "{cargo} build -p mcp-file-templates {profile...}")
@@ -273,7 +273,11 @@ fn build_server(sh: &Shell, root: &Path, release: bool) -> anyhow::Result<PathBu
 
 /// Records Keycloak for `cargo xtask token`, unless another live xtask owns
 /// the state file; the guard removes the file again.
-fn write_state(root: &Path, base_url: &str, audience: &str) -> anyhow::Result<Option<Guard>> {
+pub(crate) fn write_state(
+    root: &Path,
+    base_url: &str,
+    audience: &str,
+) -> anyhow::Result<Option<Guard>> {
     let path = root.join(STATE_FILE);
     if let Ok(text) = std::fs::read_to_string(&path) {
         let owner = serde_json::from_str::<serde_json::Value>(&text)

@@ -274,6 +274,12 @@ impl Session {
         })
     }
 
+    /// Sends the next requests to `url`: another replica serving the same
+    /// session.
+    pub(crate) fn set_url(&mut self, url: &str) {
+        url.clone_into(&mut self.url);
+    }
+
     /// Sends one request in this session; returns the raw reply.
     pub(crate) fn request(
         &mut self,

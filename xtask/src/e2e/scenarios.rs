@@ -5,6 +5,7 @@
 //! RS256 key there is). `idp_outage_serves_cached_keys_and_reports_degraded`
 //! restarts Keycloak (about a minute), so it runs last.
 
+mod cluster;
 mod doctor;
 mod protocol;
 mod realms;
@@ -119,6 +120,10 @@ pub(crate) const ALL: &[(&str, Run)] = &[
     (
         "protocol_2026_07_28_client_discovers_lists_renders",
         protocol::protocol_2026_07_28_client_discovers_lists_renders,
+    ),
+    (
+        "cluster_three_replicas_behind_haproxy",
+        cluster::three_replicas_behind_haproxy,
     ),
     ("key_rotation_under_load", rotation::key_rotation_under_load),
     ("two_realms_each_accepted", realms::two_realms_each_accepted),

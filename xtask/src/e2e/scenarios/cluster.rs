@@ -1,0 +1,358 @@
+//! Issue 12, item 5: the real cluster ([`crate::cluster`]: PostgreSQL,
+//! Redis, three replicas behind HAProxy) with real Keycloak tokens and the
+//! real clients. One cluster serves every check of the scenario, in order;
+//! each check prints its numbers (requests per replica, staleness,
+//! winners, failures).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use serde_json::{Value, json};
+
+use super::super::Env;
+use super::super::mcp::{Http, Session, preview};
+use super::super::prometheus;
+use super::{
+    BOTH_SCOPES, RENDERED_TEXT, TEMPLATE, TEMPLATE_VARIABLES, TOOLS, bob_read_only_token,
+    render_args, user_token,
+};
+use crate::clients::{InspectorCall, Scenario, Sdk};
+use crate::cluster::{Cluster, ClusterOptions};
+use crate::keycloak;
+
+/// Concurrent conflicting saves of one template.
+const WRITERS: usize = 20;
+/// How long a save through one replica may take to be served by the
+/// others (the issue's bound).
+const STALENESS_BOUND: Duration = Duration::from_secs(1);
+
+fn start(env: &Env) -> anyhow::Result<Cluster> {
+    Cluster::start(&ClusterOptions {
+        replicas: 3,
+        port: env.port,
+        public_url: env.base.clone(),
+        issuer: env.issuer(),
+        introspection_client: (
+            env.resource.clone(),
+            keycloak::RESOURCE_CLIENT_SECRET.to_owned(),
+        ),
+        server_bin: env.server_bin.clone(),
+        templates: env.templates.clone(),
+        dir: env.run_dir.join("cluster"),
+        extra_toml: String::new(),
+    })
+    .context("starting the cluster")
+}
+
+/// `mcp_http_requests_total` of each replica.
+fn served(http: &Http, cluster: &Cluster) -> anyhow::Result<Vec<f64>> {
+    cluster
+        .replicas
+        .iter()
+        .map(|r| {
+            let reply = http.get(&format!("{}/metrics", r.base), None)?;
+            prometheus::sum(&reply.body, "mcp_http_requests_total")
+        })
+        .collect()
+}
+
+fn replica_urls(cluster: &Cluster) -> Vec<String> {
+    cluster
+        .replicas
+        .iter()
+        .map(|r| format!("{}/mcp", r.base))
+        .collect()
+}
+
+fn note(body: &str) -> Value {
+    json!({
+        "title": "Cluster note", "description": "Saved by the e2e cluster scenario",
+        "variables": [{"name": "who", "required": true}],
+        "body": body,
+    })
+}
+
+/// `save_template` of `name` with `body`, optionally over `expected`:
+/// `Ok(version)` or `Err(tool error text)`.
+fn save(
+    session: &mut Session,
+    token: &str,
+    name: &str,
+    body: &str,
+    expected: Option<&str>,
+) -> anyhow::Result<Result<String, String>> {
+    let mut args = note(body);
+    args["name"] = name.into();
+    if let Some(expected) = expected {
+        args["expected_version"] = expected.into();
+    }
+    let reply = session.call(token, "save_template", args)?;
+    ensure!(
+        reply.status == 200,
+        "save_template: HTTP {} {}",
+        reply.status,
+        preview(&reply.body)
+    );
+    let msg = reply.jsonrpc()?;
+    if msg["result"]["isError"] == true {
+        let text = msg["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default();
+        return Ok(Err(text.to_owned()));
+    }
+    let version = msg["result"]["structuredContent"]["version"]
+        .as_str()
+        .with_context(|| format!("save_template: no version in {msg}"))?;
+    Ok(Ok(version.to_owned()))
+}
+
+pub(crate) fn three_replicas_behind_haproxy(env: &mut Env) -> anyhow::Result<()> {
+    let cluster = start(env)?;
+    let http = Http::new()?;
+    let alice_token = user_token(env, "mcp-test", "alice", BOTH_SCOPES)?;
+    let alice = alice_token.as_str();
+    let replicas = replica_urls(&cluster);
+    let run = std::process::id();
+
+    // 1. A session through the balancer: every request may land on another
+    //    replica, and list, render, save and delete all succeed.
+    let before = served(&http, &cluster)?;
+    let mut session = Session::open(&http, &env.resource, alice)?;
+    for _ in 0..4 {
+        ensure!(
+            session.list_tools(alice)? == TOOLS,
+            "tools/list through the balancer"
+        );
+        let rendered = session.call_ok(alice, "render_template", render_args()?)?;
+        ensure!(
+            rendered["text"]
+                .as_str()
+                .is_some_and(|t| t.contains(RENDERED_TEXT)),
+            "render through the balancer: {rendered}"
+        );
+    }
+    let name = format!("e2e-cluster-{run}");
+    let version = save(&mut session, alice, &name, "Hello {{ who }}", None)?
+        .map_err(|e| anyhow::anyhow!("save through the balancer: {e}"))?;
+    let deleted = session.call_ok(
+        alice,
+        "delete_template",
+        json!({"name": name, "expected_version": version}),
+    )?;
+    ensure!(deleted["deleted"] == true, "delete_template: {deleted}");
+    session.close(alice);
+    let after = served(&http, &cluster)?;
+    let per_replica: Vec<f64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    println!("cluster: one session's requests per replica {per_replica:?}");
+    ensure!(
+        per_replica.iter().all(|&n| n >= 1.0),
+        "a session through the balancer did not reach every replica: {per_replica:?}"
+    );
+
+    // 2. The real clients, in session mode, through the balancer.
+    for sdk in [Sdk::Python, Sdk::TypeScript] {
+        let out = env.tools.run_client(
+            &env.sh,
+            sdk,
+            &env.resource,
+            Some(alice),
+            &Scenario::Render {
+                name: TEMPLATE,
+                variables_json: TEMPLATE_VARIABLES,
+                expect_text: Some(RENDERED_TEXT),
+            },
+        )?;
+        ensure!(
+            out.contains("filename"),
+            "{sdk} through the balancer: {out}"
+        );
+    }
+    let rendered = env.tools.run_inspector(
+        &env.sh,
+        &env.resource,
+        Some(alice),
+        &InspectorCall::CallTool {
+            tool: "render_template",
+            args: &[("name", TEMPLATE), ("variables", TEMPLATE_VARIABLES)],
+        },
+    )?;
+    ensure!(
+        rendered.contains(RENDERED_TEXT) && !rendered.contains("\"isError\": true"),
+        "inspector through the balancer: {}",
+        preview(&rendered)
+    );
+
+    // 3. A session opened on replica 1 is served by 2 and 3, for its owner
+    //    only: another principal gets 404 on every replica.
+    let mut moving = Session::open(&http, &replicas[0], alice)?;
+    for url in &replicas[1..] {
+        moving.set_url(url);
+        let rendered = moving.call_ok(alice, "render_template", render_args()?)?;
+        ensure!(rendered["text"].is_string(), "render on {url}: {rendered}");
+    }
+    let bob_token = bob_read_only_token(env)?;
+    for url in &replicas {
+        moving.set_url(url);
+        let reply = moving.call(bob_token.as_str(), "render_template", render_args()?)?;
+        ensure!(
+            reply.status == 404 && !reply.body.contains(RENDERED_TEXT),
+            "bob with alice's session on {url}: HTTP {} {}",
+            reply.status,
+            preview(&reply.body)
+        );
+    }
+    moving.set_url(&replicas[0]);
+    moving.close(alice);
+
+    // 4. Bounded staleness: a save through replica 1 is read through the
+    //    others within the bound.
+    let mut writer = Session::open(&http, &replicas[0], alice)?;
+    let mut readers: Vec<Session> = replicas[1..]
+        .iter()
+        .map(|url| Session::open(&http, url, alice))
+        .collect::<anyhow::Result<_>>()?;
+    let name = format!("e2e-cluster-stale-{run}");
+    let mut version = save(&mut writer, alice, &name, "v0 {{ who }}", None)?
+        .map_err(|e| anyhow::anyhow!("create: {e}"))?;
+    let mut worst = Duration::ZERO;
+    for round in 1..=5 {
+        version = save(
+            &mut writer,
+            alice,
+            &name,
+            &format!("v{round} {{{{ who }}}}"),
+            Some(&version),
+        )?
+        .map_err(|e| anyhow::anyhow!("update {round}: {e}"))?;
+        let saved = Instant::now();
+        for reader in &mut readers {
+            loop {
+                let got = reader.call_ok(alice, "get_template", json!({"name": name}))?;
+                if got["version"] == version.as_str() {
+                    break;
+                }
+                if saved.elapsed() > STALENESS_BOUND * 5 {
+                    bail!(
+                        "a replica still served {} after {:?}",
+                        got["version"],
+                        saved.elapsed()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        worst = worst.max(saved.elapsed());
+    }
+    println!(
+        "cluster: a save through replica 1 was read through replicas 2 and 3 after at most {worst:?}"
+    );
+    ensure!(
+        worst <= STALENESS_BOUND,
+        "staleness {worst:?} above the bound {STALENESS_BOUND:?}"
+    );
+
+    // 5. Concurrent conflicting saves spread over the replicas: exactly one
+    //    winner, every other a version conflict, the winner's text stored.
+    let outcomes: Vec<anyhow::Result<Result<String, String>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..WRITERS)
+            .map(|i| {
+                let url = replicas[i % replicas.len()].clone();
+                let (http, name, version) = (http.clone(), name.clone(), version.clone());
+                scope.spawn(move || {
+                    let mut session = Session::open(&http, &url, alice)?;
+                    let outcome = save(
+                        &mut session,
+                        alice,
+                        &name,
+                        &format!("writer {i} {{{{ who }}}}"),
+                        Some(&version),
+                    );
+                    session.close(alice);
+                    outcome.map(|o| o.map(|v| format!("{i}:{v}")))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("writer panicked")))
+            })
+            .collect()
+    });
+    let mut winners = Vec::new();
+    let mut conflicts = 0;
+    for outcome in outcomes {
+        match outcome? {
+            Ok(won) => winners.push(won),
+            Err(text) if text.contains("changed: expected version") => conflicts += 1,
+            Err(text) => bail!("a conflicting save failed otherwise: {text}"),
+        }
+    }
+    println!(
+        "cluster: {WRITERS} concurrent saves: {} won, {conflicts} got the version conflict",
+        winners.len()
+    );
+    ensure!(
+        winners.len() == 1 && conflicts == WRITERS - 1,
+        "winners {winners:?}, conflicts {conflicts}"
+    );
+    let (writer_index, _) = winners[0].split_once(':').context("winner")?;
+    let expected_body = format!("writer {writer_index} {{{{ who }}}}");
+    for reader in readers.iter_mut().chain(std::iter::once(&mut writer)) {
+        let deadline = Instant::now() + STALENESS_BOUND * 5;
+        loop {
+            let got = reader.call_ok(alice, "get_template", json!({"name": name}))?;
+            let text = got["body"].as_str().unwrap_or_default();
+            if text == expected_body {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "stored body is not the winner's, byte for byte ({expected_body:?}): {text:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    // 6. kill -9 of replica 3 under a bounded load through the balancer:
+    //    writes and acknowledged saves survive, the session goes on.
+    let mut load = Session::open(&http, &env.resource, alice)?;
+    let (mut failed_reads, mut failed_writes) = (0usize, 0usize);
+    let mut acknowledged = Vec::new();
+    for i in 0..150 {
+        if i == 30 {
+            cluster.replicas[2].kill();
+        }
+        if i % 5 == 0 {
+            let saved = format!("e2e-cluster-load-{run}-{i}");
+            match save(&mut load, alice, &saved, "load {{ who }}", None) {
+                Ok(Ok(_)) => acknowledged.push(saved),
+                Ok(Err(text)) => bail!("a save under load was refused: {text}"),
+                Err(e) => {
+                    failed_writes += 1;
+                    eprintln!("cluster: write {i} failed: {e:#}");
+                }
+            }
+        } else if let Err(e) = load.call_ok(alice, "render_template", render_args()?) {
+            failed_reads += 1;
+            eprintln!("cluster: read {i} failed: {e:#}");
+        }
+    }
+    for saved in &acknowledged {
+        load.call_ok(alice, "get_template", json!({"name": saved}))
+            .with_context(|| format!("acknowledged save {saved} lost"))?;
+    }
+    println!(
+        "cluster: kill -9 of replica 3 under load: {failed_writes} failed writes, {failed_reads} failed reads of 120, {} acknowledged saves all readable",
+        acknowledged.len()
+    );
+    ensure!(failed_writes == 0, "{failed_writes} writes failed");
+    // A read in flight on the killed replica may fail; no other may.
+    ensure!(failed_reads <= 1, "{failed_reads} reads failed");
+    if let Some(what) = cluster.exited().filter(|w| !w.starts_with("replica 3")) {
+        bail!("{what}");
+    }
+    load.close(alice);
+    Ok(())
+}

@@ -80,8 +80,11 @@ impl Replica {
 /// Redis; stopped (Redis, then PostgreSQL) and its directory removed when
 /// dropped. The benchmarks start it alone.
 pub(crate) struct Backing {
-    redis: (Arc<ProcessGroup>, Guard),
-    postgres: (Arc<ProcessGroup>, Guard),
+    redis: Option<(Arc<ProcessGroup>, Guard)>,
+    postgres: Option<(Arc<ProcessGroup>, Guard)>,
+    binaries: Binaries,
+    pg_port: u16,
+    redis_port: u16,
     _dir: Guard,
     /// The connection string of the template database.
     pub(crate) postgres_url: String,
@@ -108,42 +111,111 @@ impl Backing {
         std::fs::create_dir_all(&logs)?;
 
         let pg_port = free_port()?;
-        let postgres = start_postgres(&binaries, dir, &logs, pg_port)?;
-        let postgres_url = format!("host=127.0.0.1 port={pg_port} user=mcp dbname=postgres");
+        init_postgres(&binaries, dir)?;
         let redis_port = free_port()?;
-        let mut redis = Command::new(&binaries.redis);
-        redis
-            .args(["--bind", "127.0.0.1", "--port", &redis_port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--dir"])
-            .arg(dir);
-        let redis = spawn("redis-server", redis, &logs.join("redis.log"))?;
-        wait_listening(
-            "redis-server",
+        let mut backing = Backing {
+            redis: None,
+            postgres: None,
+            binaries,
+            pg_port,
             redis_port,
-            &redis.0,
-            &logs.join("redis.log"),
-        )?;
-        let redis_url = format!("redis://127.0.0.1:{redis_port}/0");
-        import_templates(server_bin, templates, &postgres_url, &logs)?;
-        Ok(Backing {
-            redis,
-            postgres,
             _dir: dir_guard,
-            postgres_url,
-            redis_url,
+            postgres_url: format!("host=127.0.0.1 port={pg_port} user=mcp dbname=postgres"),
+            redis_url: format!("redis://127.0.0.1:{redis_port}/0"),
             dir: dir.to_owned(),
             logs,
-        })
+        };
+        backing.start_postgres()?;
+        backing.start_redis()?;
+        import_templates(server_bin, templates, &backing.postgres_url, &backing.logs)?;
+        Ok(backing)
     }
 
-    /// `Some(what)` when PostgreSQL or Redis has exited.
+    /// `Some(what)` when PostgreSQL or Redis has exited (or is stopped).
     pub(crate) fn exited(&self) -> Option<String> {
-        let pieces = [("PostgreSQL", &self.postgres.0), ("Redis", &self.redis.0)];
-        pieces.into_iter().find_map(|(name, process)| {
-            process
-                .exited()
-                .map(|status| format!("{name} exited ({status})"))
-        })
+        let pieces = [("PostgreSQL", &self.postgres), ("Redis", &self.redis)];
+        pieces
+            .into_iter()
+            .find_map(|(name, process)| match process {
+                None => Some(format!("{name} is stopped")),
+                Some((process, _)) => process
+                    .exited()
+                    .map(|status| format!("{name} exited ({status})")),
+            })
+    }
+
+    /// Stops PostgreSQL (fast shutdown: clients are disconnected); the data
+    /// stays for [`Backing::start_postgres`].
+    pub(crate) fn stop_postgres(&mut self) {
+        if let Some((process, guard)) = self.postgres.take() {
+            process.signal("INT");
+            let deadline = Instant::now() + START_TIMEOUT;
+            while process.exited().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            drop(guard);
+        }
+    }
+
+    /// Starts PostgreSQL on its port and waits until it accepts queries.
+    pub(crate) fn start_postgres(&mut self) -> anyhow::Result<()> {
+        let log = self.logs.join("postgres.log");
+        let mut cmd = postgres_tool(&self.binaries, "postgres");
+        cmd.arg("-D")
+            .arg(self.dir.join("postgres"))
+            .args(["-p", &self.pg_port.to_string(), "-k"])
+            .arg(self.dir.join("sockets"))
+            .args(["-c", "listen_addresses=127.0.0.1"]);
+        let postgres = spawn("postgres", cmd, &log)?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = postgres.0.exited() {
+                bail!(
+                    "PostgreSQL exited ({status})\n{}",
+                    crate::process::log_tail(&log, 20)
+                );
+            }
+            let ready = Command::new(self.binaries.postgres.join("pg_isready"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &self.pg_port.to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                self.postgres = Some(postgres);
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "PostgreSQL not ready after {START_TIMEOUT:?}\n{}",
+                    crate::process::log_tail(&log, 20)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Kills Redis and starts it again on the same port: with no
+    /// persistence, every session record is gone.
+    pub(crate) fn restart_redis(&mut self) -> anyhow::Result<()> {
+        drop(self.redis.take());
+        self.start_redis()
+    }
+
+    fn start_redis(&mut self) -> anyhow::Result<()> {
+        let log = self.logs.join("redis.log");
+        let mut redis = Command::new(&self.binaries.redis);
+        redis
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &self.redis_port.to_string(),
+            ])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(&self.dir);
+        let redis = spawn("redis-server", redis, &log)?;
+        wait_listening("redis-server", self.redis_port, &redis.0, &log)?;
+        self.redis = Some(redis);
+        Ok(())
     }
 }
 
@@ -286,20 +358,13 @@ fn is_root() -> bool {
         .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
 }
 
-/// `initdb` (superuser `mcp`, trust on loopback) and `postgres` in the
-/// foreground of its own process group; as root, both run as the
-/// `postgres` user, because `initdb` refuses root.
-fn start_postgres(
-    binaries: &Binaries,
-    dir: &Path,
-    logs: &Path,
-    port: u16,
-) -> anyhow::Result<(Arc<ProcessGroup>, Guard)> {
+/// `initdb` (superuser `mcp`, trust on loopback) into `dir/postgres`; as
+/// root, run as the `postgres` user, because `initdb` refuses root, and so
+/// is `postgres` itself ([`postgres_tool`]).
+fn init_postgres(binaries: &Binaries, dir: &Path) -> anyhow::Result<()> {
     let data = dir.join("postgres");
-    let sockets = dir.join("sockets");
-    std::fs::create_dir_all(&sockets)?;
-    let as_postgres = is_root();
-    if as_postgres {
+    std::fs::create_dir_all(dir.join("sockets"))?;
+    if is_root() {
         let ok = Command::new("chown")
             .args(["-R", "postgres:"])
             .arg(dir)
@@ -310,17 +375,7 @@ fn start_postgres(
             bail!("cannot hand {} to the postgres user", dir.display());
         }
     }
-    let tool = |name: &str| {
-        let path = binaries.postgres.join(name);
-        if as_postgres {
-            let mut cmd = Command::new("runuser");
-            cmd.args(["-u", "postgres", "--"]).arg(path);
-            cmd
-        } else {
-            Command::new(path)
-        }
-    };
-    let out = tool("initdb")
+    let out = postgres_tool(binaries, "initdb")
         .args(["-A", "trust", "-U", "mcp", "-E", "UTF8", "--no-sync", "-D"])
         .arg(&data)
         .output()
@@ -332,36 +387,18 @@ fn start_postgres(
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let log = logs.join("postgres.log");
-    let mut cmd = tool("postgres");
-    cmd.arg("-D")
-        .arg(&data)
-        .args(["-p", &port.to_string(), "-k"])
-        .arg(&sockets)
-        .args(["-c", "listen_addresses=127.0.0.1"]);
-    let postgres = spawn("postgres", cmd, &log)?;
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        if let Some(status) = postgres.0.exited() {
-            bail!(
-                "PostgreSQL exited ({status})\n{}",
-                crate::process::log_tail(&log, 20)
-            );
-        }
-        let ready = Command::new(binaries.postgres.join("pg_isready"))
-            .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
-        if ready {
-            return Ok(postgres);
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "PostgreSQL not ready after {START_TIMEOUT:?}\n{}",
-                crate::process::log_tail(&log, 20)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
+    Ok(())
+}
+
+/// `bin/NAME` of PostgreSQL, run as the `postgres` user when we are root.
+fn postgres_tool(binaries: &Binaries, name: &str) -> Command {
+    let path = binaries.postgres.join(name);
+    if is_root() {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--"]).arg(path);
+        cmd
+    } else {
+        Command::new(path)
     }
 }
 

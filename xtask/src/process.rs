@@ -150,6 +150,17 @@ impl ProcessGroup {
         self.pgid
     }
 
+    /// Sends `SIGNAME` (e.g. `INT`) to the whole group while its leader
+    /// lives (a reaped leader's group id could be reused).
+    pub(crate) fn signal(&self, signal: &str) {
+        let mut slot = lock(&self.child);
+        if let Some(child) = slot.as_mut()
+            && matches!(child.try_wait(), Ok(None))
+        {
+            signal_group(self.pgid, signal);
+        }
+    }
+
     /// `Some(description)` once the group leader has exited.
     pub(crate) fn exited(&self) -> Option<String> {
         let mut slot = lock(&self.child);

@@ -171,6 +171,15 @@ impl ToolError {
                 Outcome::InvalidTemplate,
                 format!("{error}. Fix the template and retry."),
             ),
+            StoreError::Backend { .. } => {
+                // The database's own reason may name hosts: logged, not sent.
+                tracing::error!(%error, "template store failure");
+                Self::new(
+                    Outcome::StoreError,
+                    "the template database is unavailable; retry in a few seconds (a save or \
+                     delete may have completed just before: call get_template to check first)",
+                )
+            }
             _ => {
                 // I/O failures are ours, not the caller's: log the detail, say little.
                 tracing::error!(%error, "template store failure");

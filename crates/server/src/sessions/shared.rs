@@ -131,8 +131,13 @@ impl SharedSessions {
     /// # Errors
     /// [`SharedError`] when Redis cannot answer or the record is corrupt.
     pub async fn owner(&self, id: &str) -> Result<Option<Owner>, SharedError> {
-        let mut connection = self.connection.clone();
-        let json: Option<String> = self.timed(connection.hget(key(id), FIELD_OWNER)).await?;
+        let key = key(id);
+        let json: Option<String> = self
+            .timed(|mut c| {
+                let key = key.clone();
+                async move { c.hget(key, FIELD_OWNER).await }
+            })
+            .await?;
         Ok(json.as_deref().map(serde_json::from_str).transpose()?)
     }
 
@@ -149,8 +154,7 @@ impl SharedSessions {
             .ignore()
             .pexpire(&key, self.ttl_millis())
             .ignore();
-        let mut connection = self.connection.clone();
-        self.timed(pipe.query_async::<()>(&mut connection)).await
+        self.query_pipe(&pipe).await
     }
 
     /// Restarts the expiry of session `id`; `false` when it has no record
@@ -160,9 +164,12 @@ impl SharedSessions {
     /// # Errors
     /// [`SharedError`] when Redis cannot answer.
     pub async fn touch(&self, id: &str) -> Result<bool, SharedError> {
-        let mut connection = self.connection.clone();
-        self.timed(connection.pexpire(key(id), self.ttl_millis()))
-            .await
+        let (key, ttl) = (key(id), self.ttl_millis());
+        self.timed(|mut c| {
+            let key = key.clone();
+            async move { c.pexpire(key, ttl).await }
+        })
+        .await
     }
 
     /// One `PING`: whether Redis answers now.
@@ -170,8 +177,7 @@ impl SharedSessions {
     /// # Errors
     /// [`SharedError`] when it does not.
     pub async fn ping(&self) -> Result<(), SharedError> {
-        let mut connection = self.connection.clone();
-        self.timed(redis::cmd("PING").query_async::<()>(&mut connection))
+        self.timed(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await })
             .await
     }
 
@@ -189,19 +195,44 @@ impl SharedSessions {
         i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX)
     }
 
-    async fn timed<T>(
-        &self,
-        call: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, SharedError> {
-        let started = Instant::now();
-        let result = call.await;
-        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.counters.calls.fetch_add(1, Ordering::Relaxed);
-        self.counters.micros.fetch_add(micros, Ordering::Relaxed);
-        if result.is_err() {
-            self.counters.errors.fetch_add(1, Ordering::Relaxed);
+    async fn query_pipe(&self, pipe: &redis::Pipeline) -> Result<(), SharedError> {
+        self.timed(|mut c| {
+            let pipe = pipe.clone();
+            async move { pipe.query_async::<()>(&mut c).await }
+        })
+        .await
+    }
+
+    /// Runs `call` on the connection, counted and timed. Every command here
+    /// is idempotent, so one that failed because the connection dropped
+    /// (Redis restarted, a network blip) is sent once more: the connection
+    /// manager has reconnected by then, or the second failure is reported.
+    async fn timed<T, F, Fut>(&self, call: F) -> Result<T, SharedError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let mut retried = false;
+        loop {
+            let started = Instant::now();
+            let result = call(self.connection.clone()).await;
+            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.counters.calls.fetch_add(1, Ordering::Relaxed);
+            self.counters.micros.fetch_add(micros, Ordering::Relaxed);
+            match result {
+                Ok(value) => return Ok(value),
+                Err(error) => {
+                    self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                    let dropped = error.is_connection_dropped()
+                        || error.is_io_error()
+                        || error.is_connection_refusal();
+                    if retried || !dropped {
+                        return Err(error.into());
+                    }
+                    retried = true;
+                }
+            }
         }
-        Ok(result?)
     }
 }
 
@@ -215,9 +246,12 @@ impl SessionStore for SharedSessions {
     /// answers 404 and the client initializes again, where an error would
     /// become a 500.
     async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
-        let mut connection = self.connection.clone();
+        let key = key(session_id);
         let json: Result<Option<String>, _> = self
-            .timed(connection.hget(key(session_id), FIELD_STATE))
+            .timed(|mut c| {
+                let key = key.clone();
+                async move { c.hget(key, FIELD_STATE).await }
+            })
             .await;
         let state = json.and_then(|json| {
             Ok(json
@@ -240,12 +274,16 @@ impl SessionStore for SharedSessions {
             .ignore()
             .pexpire(&key, self.ttl_millis())
             .ignore();
-        let mut connection = self.connection.clone();
-        Ok(self.timed(pipe.query_async::<()>(&mut connection)).await?)
+        Ok(self.query_pipe(&pipe).await?)
     }
 
     async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
-        let mut connection = self.connection.clone();
-        Ok(self.timed(connection.del::<_, ()>(key(session_id))).await?)
+        let key = key(session_id);
+        Ok(self
+            .timed(|mut c| {
+                let key = key.clone();
+                async move { c.del::<_, ()>(key).await }
+            })
+            .await?)
     }
 }

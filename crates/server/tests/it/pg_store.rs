@@ -130,6 +130,10 @@ async fn replicas_share_templates_through_postgres_and_survive_its_outage() {
     let (is_error, text) = tool_text(&answer);
     assert!(is_error, "a save without the database: {text}");
     assert!(
+        text.contains("template database is unavailable"),
+        "the tool error says what is wrong: {text}"
+    );
+    assert!(
         !text.contains("127.0.0.1") && !text.contains("postgres"),
         "the tool error tells the caller nothing about our database: {text}"
     );

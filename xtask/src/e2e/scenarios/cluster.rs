@@ -107,7 +107,7 @@ fn save(
 }
 
 pub(crate) fn three_replicas_behind_haproxy(env: &mut Env) -> anyhow::Result<()> {
-    let cluster = start(env)?;
+    let mut cluster = start(env)?;
     let http = Http::new()?;
     let alice_token = user_token(env, "mcp-test", "alice", BOTH_SCOPES)?;
     let alice = alice_token.as_str();
@@ -353,6 +353,143 @@ pub(crate) fn three_replicas_behind_haproxy(env: &mut Env) -> anyhow::Result<()>
     if let Some(what) = cluster.exited().filter(|w| !w.starts_with("replica 3")) {
         bail!("{what}");
     }
+
+    postgres_outage(&mut cluster, &http, &mut load, alice, &acknowledged)?;
+    redis_restart(&mut cluster, &http, &env.resource, &mut load, alice)?;
     load.close(alice);
+    Ok(())
+}
+
+/// 7. PostgreSQL stopped under load: reads keep serving cached templates,
+///    writes fail with a typed tool error (HTTP 200, `isError`, never a
+///    500), `/readyz` names the store; after the restart writes work again
+///    and no acknowledged save is lost.
+fn postgres_outage(
+    cluster: &mut Cluster,
+    http: &Http,
+    load: &mut Session,
+    alice: &str,
+    acknowledged: &[String],
+) -> anyhow::Result<()> {
+    let survivors: Vec<String> = cluster.replicas[..2]
+        .iter()
+        .map(|r| r.base.clone())
+        .collect();
+    cluster.backing.stop_postgres();
+    let (mut reads, mut refused_writes) = (0, 0);
+    for i in 0..20 {
+        load.call_ok(alice, "render_template", render_args()?)
+            .with_context(|| format!("render {i} with PostgreSQL down"))?;
+        reads += 1;
+        if i % 4 == 0 {
+            match save(
+                load,
+                alice,
+                &format!("e2e-cluster-outage-{i}"),
+                "x {{ who }}",
+                None,
+            )? {
+                Err(text) if text.contains("template database is unavailable") => {
+                    refused_writes += 1;
+                }
+                Err(text) => bail!("a write with PostgreSQL down: {text}"),
+                Ok(version) => bail!("a write with PostgreSQL down was acknowledged ({version})"),
+            }
+        }
+    }
+    for base in &survivors {
+        let reply = http.get(&format!("{base}/readyz"), None)?;
+        let body = reply.json()?;
+        ensure!(
+            reply.status == 200 && body["status"] == "degraded" && body["store"] == "unavailable",
+            "{base}/readyz with PostgreSQL down: HTTP {} {body}",
+            reply.status
+        );
+    }
+    println!(
+        "cluster: PostgreSQL down: {reads} reads served from memory, {refused_writes} writes refused with a typed error"
+    );
+
+    cluster.backing.start_postgres()?;
+    let restarted = Instant::now();
+    for base in &survivors {
+        loop {
+            let body = http.get(&format!("{base}/readyz"), None)?.json()?;
+            if body["store"] == "ok" {
+                break;
+            }
+            ensure!(
+                restarted.elapsed() < Duration::from_secs(60),
+                "{base} still reports the store {body} after PostgreSQL's restart"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let name = format!("e2e-cluster-after-outage-{}", std::process::id());
+    let version = loop {
+        match save(load, alice, &name, "back {{ who }}", None)? {
+            Ok(version) => break version,
+            Err(text) if restarted.elapsed() < Duration::from_secs(30) => {
+                eprintln!("cluster: write after restart refused, retrying: {text}");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(text) => bail!("writes did not recover after PostgreSQL's restart: {text}"),
+        }
+    };
+    for saved in acknowledged {
+        load.call_ok(alice, "get_template", json!({"name": saved}))
+            .with_context(|| format!("acknowledged save {saved} lost over the outage"))?;
+    }
+    println!(
+        "cluster: PostgreSQL back: writes recovered after {:?} ({name} at {version}), {} acknowledged saves all readable",
+        restarted.elapsed(),
+        acknowledged.len()
+    );
+    Ok(())
+}
+
+/// 8. Redis restarted (no persistence): a session created before fails
+///    with the transport's 404 on every replica within the recheck period,
+///    and the client initializes again and goes on across the replicas.
+fn redis_restart(
+    cluster: &mut Cluster,
+    http: &Http,
+    resource: &str,
+    load: &mut Session,
+    alice: &str,
+) -> anyhow::Result<()> {
+    load.call_ok(alice, "render_template", render_args()?)
+        .context("the session before Redis's restart")?;
+    cluster.backing.restart_redis()?;
+    let restarted = Instant::now();
+    let mut served_after = 0;
+    loop {
+        let reply = load.call(alice, "render_template", render_args()?)?;
+        if reply.status == 404 {
+            break;
+        }
+        ensure!(
+            reply.status == 200,
+            "HTTP {} {}",
+            reply.status,
+            preview(&reply.body)
+        );
+        served_after += 1;
+        ensure!(
+            restarted.elapsed() < Duration::from_secs(10),
+            "an old session was still served {:?} after Redis lost it",
+            restarted.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!(
+        "cluster: Redis restarted: the old session got 404 after {:?} ({served_after} requests still served by the replica holding it)",
+        restarted.elapsed()
+    );
+    let mut fresh = Session::open(http, resource, alice)?;
+    for _ in 0..6 {
+        fresh.call_ok(alice, "render_template", render_args()?)?;
+    }
+    fresh.close(alice);
     Ok(())
 }

@@ -473,18 +473,26 @@ fn start_replica(
 fn replica_config(opts: &ClusterOptions, port: u16) -> String {
     let mut toml = String::new();
     let _ = writeln!(toml, "bind = \"127.0.0.1:{port}\"");
-    let _ = writeln!(toml, "public_url = {}", toml_string(&opts.public_url));
+    let _ = writeln!(
+        toml,
+        "public_url = {}",
+        crate::toml_string(&opts.public_url)
+    );
     let _ = writeln!(toml, "\n[store]\nbackend = \"postgres\"");
     let _ = writeln!(toml, "\n[sessions]\nbackend = \"redis\"");
-    let _ = writeln!(toml, "\n[auth]\nissuer = {}", toml_string(&opts.issuer));
+    let _ = writeln!(
+        toml,
+        "\n[auth]\nissuer = {}",
+        crate::toml_string(&opts.issuer)
+    );
     let _ = writeln!(
         toml,
         "\n[introspection]\nendpoint = {}\nclient_id = {}",
-        toml_string(&format!(
+        crate::toml_string(&format!(
             "{}/protocol/openid-connect/token/introspect",
             opts.issuer
         )),
-        toml_string(&opts.introspection_client.0)
+        crate::toml_string(&opts.introspection_client.0)
     );
     toml.push_str(&opts.extra_toml);
     toml
@@ -655,11 +663,6 @@ Ctrl-C stops the balancer, the replicas, Redis, PostgreSQL, then Keycloak.",
 pub(crate) fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
-}
-
-/// A TOML basic string.
-fn toml_string(value: &str) -> String {
-    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 #[cfg(test)]

@@ -51,6 +51,11 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// A TOML basic string (the tasks write the server's configuration files).
+pub(crate) fn toml_string(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
 /// The workspace root: the parent of this crate's manifest directory.
 fn project_root() -> PathBuf {
     let dir = std::env::var("CARGO_MANIFEST_DIR")

@@ -207,30 +207,30 @@ pub(crate) fn config_toml(setup: &Setup, target: Target) -> String {
     };
     let mut toml = String::new();
     let _ = writeln!(toml, "bind = \"127.0.0.1:{}\"", setup.port);
-    let _ = writeln!(toml, "public_url = {}", toml_string(&setup.base));
+    let _ = writeln!(toml, "public_url = {}", crate::toml_string(&setup.base));
     let _ = writeln!(
         toml,
         "templates_dir = {}",
-        toml_string(&setup.templates.display().to_string())
+        crate::toml_string(&setup.templates.display().to_string())
     );
     let _ = writeln!(toml, "stateless = {}", !target.session());
     let _ = writeln!(toml, "log_format = \"json\"");
     let _ = writeln!(toml, "\n[auth]\nmode = \"{mode}\"");
-    let _ = writeln!(toml, "issuer = {}", toml_string(&setup.issuer));
+    let _ = writeln!(toml, "issuer = {}", crate::toml_string(&setup.issuer));
     if target == Target::C {
         let _ = writeln!(toml, "token_cache_entries = 0");
     }
     let _ = writeln!(
         toml,
         "\n[jwks]\njwks_uri = {}",
-        toml_string(&setup.jwks_uri)
+        crate::toml_string(&setup.jwks_uri)
     );
     if target == Target::D {
         // Default caches: active answers 60 s (capped by `exp`), inactive 10 s.
         let _ = writeln!(
             toml,
             "\n[introspection]\nendpoint = {}\nclient_id = \"mcp-server\"",
-            toml_string(&setup.introspection_endpoint)
+            crate::toml_string(&setup.introspection_endpoint)
         );
     }
     toml
@@ -288,9 +288,4 @@ fn wait_serving(setup: &Setup, target: Target, running: &Running) -> anyhow::Res
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// A TOML basic string.
-fn toml_string(value: &str) -> String {
-    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }

@@ -584,10 +584,15 @@ fn inspector_cli_lists_and_renders(env: &mut Env) -> anyhow::Result<()> {
     for tool in TOOLS {
         ensure!(listed.contains(tool), "inspector tools/list lacks {tool}");
     }
+    inspector_renders(env, &server.url, token.as_str())
+}
+
+/// The Inspector CLI renders the shipped template at `url` with `token`.
+pub(crate) fn inspector_renders(env: &Env, url: &str, token: &str) -> anyhow::Result<()> {
     let rendered = env.tools.run_inspector(
         &env.sh,
-        &server.url,
-        Some(token.as_str()),
+        url,
+        Some(token),
         &InspectorCall::CallTool {
             tool: "render_template",
             args: &[("name", TEMPLATE), ("variables", TEMPLATE_VARIABLES)],
@@ -595,7 +600,7 @@ fn inspector_cli_lists_and_renders(env: &mut Env) -> anyhow::Result<()> {
     )?;
     ensure!(
         rendered.contains(RENDERED_TEXT) && !rendered.contains("\"isError\": true"),
-        "inspector render_template: {}",
+        "inspector render_template at {url}: {}",
         preview(&rendered)
     );
     Ok(())

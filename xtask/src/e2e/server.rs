@@ -203,17 +203,17 @@ fn config_toml(env: &Env, mode: Mode, issuers: &Issuers) -> anyhow::Result<Strin
     };
     let mut toml = String::new();
     let _ = writeln!(toml, "bind = \"127.0.0.1:{}\"", env.port);
-    let _ = writeln!(toml, "public_url = {}", toml_string(&env.base));
+    let _ = writeln!(toml, "public_url = {}", crate::toml_string(&env.base));
     let _ = writeln!(
         toml,
         "templates_dir = {}",
-        toml_string(&env.templates.display().to_string())
+        crate::toml_string(&env.templates.display().to_string())
     );
     let _ = writeln!(toml, "\n[auth]\nmode = \"{mode}\"");
     let _ = writeln!(toml, "leeway_secs = {LEEWAY_SECS}");
     let introspected_issuer = match issuers {
         Issuers::Single(issuer) => {
-            let _ = writeln!(toml, "issuer = {}", toml_string(issuer));
+            let _ = writeln!(toml, "issuer = {}", crate::toml_string(issuer));
             Some(issuer)
         }
         Issuers::Several(list) => {
@@ -235,11 +235,11 @@ fn config_toml(env: &Env, mode: Mode, issuers: &Issuers) -> anyhow::Result<Strin
         let _ = writeln!(
             toml,
             "\n[introspection]\nendpoint = {}\nclient_id = {}",
-            toml_string(&format!(
+            crate::toml_string(&format!(
                 "{issuer}/protocol/openid-connect/token/introspect"
             )),
             // The resource client: it stays in a `resource`-narrowed `aud`.
-            toml_string(&env.resource)
+            crate::toml_string(&env.resource)
         );
         let _ = writeln!(
             toml,
@@ -256,16 +256,11 @@ fn issuer_entries(issuers: &[String], resource: &str) -> String {
         let _ = writeln!(
             toml,
             "\n[[auth.issuers]]\nissuer = {}\nprofile = \"keycloak\"\naudiences = [{}]",
-            toml_string(issuer),
-            toml_string(resource)
+            crate::toml_string(issuer),
+            crate::toml_string(resource)
         );
     }
     toml
-}
-
-/// A TOML basic string.
-fn toml_string(value: &str) -> String {
-    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 #[cfg(test)]

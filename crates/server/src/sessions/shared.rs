@@ -146,15 +146,8 @@ impl SharedSessions {
     /// # Errors
     /// [`SharedError`] when Redis cannot answer.
     pub async fn bind(&self, id: &str, owner: &Owner) -> Result<(), SharedError> {
-        let owner = serde_json::to_string(owner)?;
-        let key = key(id);
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .hset(&key, FIELD_OWNER, owner)
-            .ignore()
-            .pexpire(&key, self.ttl_millis())
-            .ignore();
-        self.query_pipe(&pipe).await
+        self.set_field(id, FIELD_OWNER, serde_json::to_string(owner)?)
+            .await
     }
 
     /// Restarts the expiry of session `id`; `false` when it has no record
@@ -195,7 +188,16 @@ impl SharedSessions {
         i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX)
     }
 
-    async fn query_pipe(&self, pipe: &redis::Pipeline) -> Result<(), SharedError> {
+    /// Sets one field of session `id`'s hash and restarts its expiry, in
+    /// one atomic round trip.
+    async fn set_field(&self, id: &str, field: &str, value: String) -> Result<(), SharedError> {
+        let key = key(id);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .hset(&key, field, value)
+            .ignore()
+            .pexpire(&key, self.ttl_millis())
+            .ignore();
         self.timed(|mut c| {
             let pipe = pipe.clone();
             async move { pipe.query_async::<()>(&mut c).await }
@@ -267,14 +269,7 @@ impl SessionStore for SharedSessions {
 
     async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
         let state = serde_json::to_string(state)?;
-        let key = key(session_id);
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .hset(&key, FIELD_STATE, state)
-            .ignore()
-            .pexpire(&key, self.ttl_millis())
-            .ignore();
-        Ok(self.query_pipe(&pipe).await?)
+        Ok(self.set_field(session_id, FIELD_STATE, state).await?)
     }
 
     async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {

@@ -14,9 +14,9 @@ use super::super::mcp::{Http, Session, preview};
 use super::super::prometheus;
 use super::{
     BOTH_SCOPES, RENDERED_TEXT, TEMPLATE, TEMPLATE_VARIABLES, TOOLS, bob_read_only_token,
-    render_args, user_token,
+    inspector_renders, render_args, user_token,
 };
-use crate::clients::{InspectorCall, Scenario, Sdk};
+use crate::clients::{Scenario, Sdk};
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::keycloak;
 
@@ -167,20 +167,7 @@ pub(crate) fn three_replicas_behind_haproxy(env: &mut Env) -> anyhow::Result<()>
             "{sdk} through the balancer: {out}"
         );
     }
-    let rendered = env.tools.run_inspector(
-        &env.sh,
-        &env.resource,
-        Some(alice),
-        &InspectorCall::CallTool {
-            tool: "render_template",
-            args: &[("name", TEMPLATE), ("variables", TEMPLATE_VARIABLES)],
-        },
-    )?;
-    ensure!(
-        rendered.contains(RENDERED_TEXT) && !rendered.contains("\"isError\": true"),
-        "inspector through the balancer: {}",
-        preview(&rendered)
-    );
+    inspector_renders(env, &env.resource, alice)?;
 
     // 3. A session opened on replica 1 is served by 2 and 3, for its owner
     //    only: another principal gets 404 on every replica.

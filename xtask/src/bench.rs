@@ -230,6 +230,19 @@ fn run(sh: &Shell, options: Options, args: &[String]) -> anyhow::Result<()> {
             proxy.base_url()
         )
     };
+    let backing = if options.targets.iter().any(|t| t.backed()) {
+        eprintln!("bench: starting PostgreSQL and Redis for B-pg and B-session-redis");
+        Some(
+            crate::cluster::Backing::start(
+                &scratch.run_dir.join("backing"),
+                &server_bin,
+                &scratch.templates,
+            )
+            .context("starting PostgreSQL and Redis")?,
+        )
+    } else {
+        None
+    };
     let setup = Setup {
         server_bin,
         python: tools.python.clone(),
@@ -242,6 +255,7 @@ fn run(sh: &Shell, options: Options, args: &[String]) -> anyhow::Result<()> {
         templates: scratch.templates.clone(),
         run_dir: scratch.run_dir.clone(),
         logs: scratch.logs.clone(),
+        backing,
     };
     let bench = Bench {
         kc: &kc,

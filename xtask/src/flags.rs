@@ -191,7 +191,7 @@ pub(crate) struct Bench {
     /// Loadgen threads; default: measure 1 and 2 on target A, keep the faster
     #[arg(long, value_name = "N")]
     pub(crate) threads: Option<usize>,
-    /// Targets to run: A,B,C,D,E,A-session,B-session [default: all]
+    /// Targets to run: A,B,C,D,E,A-session,B-session,B-pg,B-session-redis [default: all]
     #[arg(long, value_name = "A,B,...", value_delimiter = ',', value_parser = target)]
     pub(crate) only: Vec<Target>,
     /// Do not rewrite docs/benchmarks.md

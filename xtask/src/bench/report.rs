@@ -37,7 +37,7 @@ pub(crate) struct Ratio {
     pub(crate) goal: Option<f64>,
 }
 
-pub(crate) const RATIOS: [Ratio; 6] = [
+pub(crate) const RATIOS: [Ratio; 8] = [
     Ratio {
         name: "B/A throughput",
         numerator: Target::B,
@@ -77,6 +77,21 @@ pub(crate) const RATIOS: [Ratio; 6] = [
         name: "B-session/A-session throughput",
         numerator: Target::BSession,
         denominator: Target::ASession,
+        measure: Measure::Throughput,
+        goal: None,
+    },
+    // Issue 12: the render path never touches the database.
+    Ratio {
+        name: "B-pg/B throughput",
+        numerator: Target::BPostgres,
+        denominator: Target::B,
+        measure: Measure::Throughput,
+        goal: Some(0.95),
+    },
+    Ratio {
+        name: "B-session-redis/B-session throughput",
+        numerator: Target::BSessionRedis,
+        denominator: Target::BSession,
         measure: Measure::Throughput,
         goal: None,
     },

@@ -38,11 +38,15 @@ pub(crate) enum Target {
     ASession,
     /// B in session mode.
     BSession,
+    /// B with the PostgreSQL template store (`store.backend = "postgres"`).
+    BPostgres,
+    /// B-session with the sessions in Redis (`sessions.backend = "redis"`).
+    BSessionRedis,
 }
 
 impl Target {
     /// The targets of one round, in the forward order.
-    pub(crate) const ALL: [Target; 7] = [
+    pub(crate) const ALL: [Target; 9] = [
         Target::A,
         Target::B,
         Target::C,
@@ -50,6 +54,8 @@ impl Target {
         Target::E,
         Target::ASession,
         Target::BSession,
+        Target::BPostgres,
+        Target::BSessionRedis,
     ];
 
     pub(crate) fn id(self) -> &'static str {
@@ -61,6 +67,8 @@ impl Target {
             Target::E => "E",
             Target::ASession => "A-session",
             Target::BSession => "B-session",
+            Target::BPostgres => "B-pg",
+            Target::BSessionRedis => "B-session-redis",
         }
     }
 
@@ -79,12 +87,22 @@ impl Target {
             Target::E => "Python FastMCP, introspection per request",
             Target::ASession => "ours, auth disabled, sessions",
             Target::BSession => "ours, jwt, token cache on, sessions",
+            Target::BPostgres => "ours, jwt, token cache on, stateless, PostgreSQL store",
+            Target::BSessionRedis => "ours, jwt, token cache on, sessions in Redis",
         }
     }
 
     /// Whether loadgen runs it in session mode.
     pub(crate) fn session(self) -> bool {
-        matches!(self, Target::ASession | Target::BSession)
+        matches!(
+            self,
+            Target::ASession | Target::BSession | Target::BSessionRedis
+        )
+    }
+
+    /// Whether it needs the PostgreSQL and Redis of [`Setup::backing`].
+    pub(crate) fn backed(self) -> bool {
+        matches!(self, Target::BPostgres | Target::BSessionRedis)
     }
 
     /// Whether it is our server (with `/metrics`).
@@ -96,7 +114,13 @@ impl Target {
     pub(crate) fn must_not_call_idp(self) -> bool {
         matches!(
             self,
-            Target::A | Target::B | Target::C | Target::ASession | Target::BSession
+            Target::A
+                | Target::B
+                | Target::C
+                | Target::ASession
+                | Target::BSession
+                | Target::BPostgres
+                | Target::BSessionRedis
         )
     }
 }
@@ -118,6 +142,9 @@ pub(crate) struct Setup {
     pub(crate) templates: PathBuf,
     pub(crate) run_dir: PathBuf,
     pub(crate) logs: PathBuf,
+    /// PostgreSQL (templates imported) and Redis, when a selected target
+    /// needs them ([`Target::backed`]).
+    pub(crate) backing: Option<crate::cluster::Backing>,
 }
 
 /// A started target; stopped (process group) when dropped.
@@ -193,6 +220,15 @@ fn ours(setup: &Setup, target: Target, label: &str) -> anyhow::Result<Command> {
                 client_secret("mcp-server").context("mcp-server secret")?,
             );
         }
+        Target::BPostgres | Target::BSessionRedis => {
+            let backing = setup
+                .backing
+                .as_ref()
+                .context("B-pg and B-session-redis need PostgreSQL and Redis")?;
+            command
+                .env("MCP_STORE_POSTGRES_URL", &backing.postgres_url)
+                .env("MCP_SESSIONS_REDIS_URL", &backing.redis_url);
+        }
         _ => {}
     }
     Ok(command)
@@ -219,6 +255,12 @@ pub(crate) fn config_toml(setup: &Setup, target: Target) -> String {
     let _ = writeln!(toml, "issuer = {}", crate::toml_string(&setup.issuer));
     if target == Target::C {
         let _ = writeln!(toml, "token_cache_entries = 0");
+    }
+    if target == Target::BPostgres {
+        let _ = writeln!(toml, "\n[store]\nbackend = \"postgres\"");
+    }
+    if target == Target::BSessionRedis {
+        let _ = writeln!(toml, "\n[sessions]\nbackend = \"redis\"");
     }
     let _ = writeln!(
         toml,

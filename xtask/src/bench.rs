@@ -649,19 +649,19 @@ impl Bench<'_> {
         let mut load = self.load(label, tokens, target);
         load.threads = threads;
 
-        let metrics_before = self.metrics(target)?;
+        let metrics_before = self.metrics(server, target)?;
         let idp_before = self.proxy.snapshot();
         let idp_group = self.kc.process_group();
         let kc_before = idp_group.map(measure::group_ticks).transpose()?;
-        let cpu_before = measure::process_ticks(server.pid())?;
+        let cpu_before = server_ticks(server)?;
         let (report, loadgen_cpu_s) = measure::run_load(&load, self.clk_tck)?;
-        let cpu_after = measure::process_ticks(server.pid())?;
+        let cpu_after = server_ticks(server)?;
         let kc_after = idp_group.map(measure::group_ticks).transpose()?;
         let idp_cpu_s = kc_before
             .zip(kc_after)
             .map(|(b, a)| a.saturating_sub(b) as f64 / self.clk_tck);
         let idp_after = self.proxy.snapshot();
-        let metrics_after = self.metrics(target)?;
+        let metrics_after = self.metrics(server, target)?;
         if let Some(status) = server.exited() {
             bail!(
                 "{} exited during the window ({status})\n{}",
@@ -686,12 +686,17 @@ impl Bench<'_> {
         })
     }
 
-    fn metrics(&self, target: Target) -> anyhow::Result<BTreeMap<String, f64>> {
+    /// The counters of `/metrics`, summed over a cluster's replicas.
+    fn metrics(&self, server: &Running, target: Target) -> anyhow::Result<BTreeMap<String, f64>> {
+        let mut sum = BTreeMap::new();
         if target.ours() {
-            measure::server_metrics(&self.http, &self.setup.base)
-        } else {
-            Ok(BTreeMap::new())
+            for base in server.metrics_bases(self.setup) {
+                for (name, value) in measure::server_metrics(&self.http, &base)? {
+                    *sum.entry(name).or_insert(0.0) += value;
+                }
+            }
         }
+        Ok(sum)
     }
 
     /// Fresh tokens straight from Keycloak (not through the proxy), written
@@ -747,16 +752,22 @@ impl Bench<'_> {
 /// before the window opens, so their work is not counted in it.
 fn settle(server: &Running) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut last = measure::process_ticks(server.pid())?;
+    let mut last = server_ticks(server)?;
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(300));
-        let now = measure::process_ticks(server.pid())?;
+        let now = server_ticks(server)?;
         if now == last {
             return Ok(());
         }
         last = now;
     }
     Ok(())
+}
+
+/// CPU time of every serving process of `server` (a cluster's balancer and
+/// replicas), in clock ticks.
+fn server_ticks(server: &Running) -> anyhow::Result<u64> {
+    server.pids().into_iter().map(measure::process_ticks).sum()
 }
 
 /// A free port on 127.0.0.1 (the OS picks; released at once).

@@ -49,8 +49,13 @@ pub(crate) struct ClusterOptions {
     pub(crate) templates: PathBuf,
     /// The run directory (created; removed when the cluster stops).
     pub(crate) dir: PathBuf,
-    /// More TOML for every replica's configuration file.
+    /// More TOML tables for every replica's configuration file.
     pub(crate) extra_toml: String,
+    /// Serve statelessly (no sessions, so no Redis in the replicas'
+    /// configuration): the benchmark's B.
+    pub(crate) stateless: bool,
+    /// The replicas' `RUST_LOG`.
+    pub(crate) log_filter: String,
 }
 
 /// One server replica.
@@ -222,7 +227,7 @@ impl Backing {
 /// A running cluster; stopped (balancer, replicas, then the [`Backing`]:
 /// the fields' order) when dropped.
 pub(crate) struct Cluster {
-    _balancer: (Arc<ProcessGroup>, Guard),
+    balancer: (Arc<ProcessGroup>, Guard),
     /// The replicas, in balancer order.
     pub(crate) replicas: Vec<Replica>,
     /// PostgreSQL and Redis.
@@ -257,10 +262,18 @@ impl Cluster {
         let base = format!("http://127.0.0.1:{}", opts.port);
         wait_ready(&base, &balancer.0, &logs.join("haproxy.log"))?;
         Ok(Cluster {
-            _balancer: balancer,
+            balancer,
             replicas,
             backing,
         })
+    }
+
+    /// The process ids of the balancer and the replicas (each leads its
+    /// own group; the benchmark sums their CPU time).
+    pub(crate) fn serving_pids(&self) -> Vec<u32> {
+        std::iter::once(self.balancer.0.pgid())
+            .chain(self.replicas.iter().map(|r| r.process.pgid()))
+            .collect()
     }
 
     /// `Some(what)` when a process of the cluster has exited.
@@ -456,7 +469,7 @@ fn start_replica(
             "MCP_INTROSPECTION_CLIENT_SECRET",
             &opts.introspection_client.1,
         )
-        .env("RUST_LOG", "info,tower_http=info,rmcp=warn");
+        .env("RUST_LOG", &opts.log_filter);
     let (process, guard) = spawn(&format!("replica-{index}"), cmd, &log)?;
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&base, &process, &log)?;
@@ -478,8 +491,13 @@ fn replica_config(opts: &ClusterOptions, port: u16) -> String {
         "public_url = {}",
         crate::toml_string(&opts.public_url)
     );
+    if opts.stateless {
+        let _ = writeln!(toml, "stateless = true");
+    }
     let _ = writeln!(toml, "\n[store]\nbackend = \"postgres\"");
-    let _ = writeln!(toml, "\n[sessions]\nbackend = \"redis\"");
+    if !opts.stateless {
+        let _ = writeln!(toml, "\n[sessions]\nbackend = \"redis\"");
+    }
     let _ = writeln!(
         toml,
         "\n[auth]\nissuer = {}",
@@ -621,6 +639,8 @@ fn run(sh: &xshell::Shell, flags: &crate::flags::Cluster) -> anyhow::Result<()> 
         templates: root.join("templates"),
         dir: root.join(format!("target/cluster/run-{}", std::process::id())),
         extra_toml: String::new(),
+        stateless: false,
+        log_filter: "info,tower_http=info,rmcp=warn".to_owned(),
     })?;
     let mut replicas = String::new();
     for (i, replica) in cluster.replicas.iter().enumerate() {

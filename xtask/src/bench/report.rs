@@ -37,7 +37,7 @@ pub(crate) struct Ratio {
     pub(crate) goal: Option<f64>,
 }
 
-pub(crate) const RATIOS: [Ratio; 8] = [
+pub(crate) const RATIOS: [Ratio; 9] = [
     Ratio {
         name: "B/A throughput",
         numerator: Target::B,
@@ -87,6 +87,13 @@ pub(crate) const RATIOS: [Ratio; 8] = [
         denominator: Target::B,
         measure: Measure::Throughput,
         goal: Some(0.95),
+    },
+    Ratio {
+        name: "B-3x/B-pg throughput",
+        numerator: Target::BCluster,
+        denominator: Target::BPostgres,
+        measure: Measure::Throughput,
+        goal: None,
     },
     Ratio {
         name: "B-session-redis/B-session throughput",

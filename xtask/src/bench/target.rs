@@ -42,11 +42,13 @@ pub(crate) enum Target {
     BPostgres,
     /// B-session with the sessions in Redis (`sessions.backend = "redis"`).
     BSessionRedis,
+    /// B-pg three times behind HAProxy ([`crate::cluster::Cluster`]).
+    BCluster,
 }
 
 impl Target {
     /// The targets of one round, in the forward order.
-    pub(crate) const ALL: [Target; 9] = [
+    pub(crate) const ALL: [Target; 10] = [
         Target::A,
         Target::B,
         Target::C,
@@ -56,6 +58,7 @@ impl Target {
         Target::BSession,
         Target::BPostgres,
         Target::BSessionRedis,
+        Target::BCluster,
     ];
 
     pub(crate) fn id(self) -> &'static str {
@@ -69,6 +72,7 @@ impl Target {
             Target::BSession => "B-session",
             Target::BPostgres => "B-pg",
             Target::BSessionRedis => "B-session-redis",
+            Target::BCluster => "B-3x",
         }
     }
 
@@ -89,6 +93,7 @@ impl Target {
             Target::BSession => "ours, jwt, token cache on, sessions",
             Target::BPostgres => "ours, jwt, token cache on, stateless, PostgreSQL store",
             Target::BSessionRedis => "ours, jwt, token cache on, sessions in Redis",
+            Target::BCluster => "B-pg, three replicas behind HAProxy",
         }
     }
 
@@ -121,6 +126,7 @@ impl Target {
                 | Target::BSession
                 | Target::BPostgres
                 | Target::BSessionRedis
+                | Target::BCluster
         )
     }
 }
@@ -147,30 +153,60 @@ pub(crate) struct Setup {
     pub(crate) backing: Option<crate::cluster::Backing>,
 }
 
-/// A started target; stopped (process group) when dropped.
-pub(crate) struct Running {
-    process: Arc<ProcessGroup>,
-    _guard: Guard,
-    log: PathBuf,
+/// A started target; stopped (process group, or the whole cluster) when
+/// dropped.
+pub(crate) enum Running {
+    /// One server process.
+    Process {
+        process: Arc<ProcessGroup>,
+        _guard: Guard,
+        log: PathBuf,
+    },
+    /// [`Target::BCluster`].
+    Cluster(Box<crate::cluster::Cluster>),
 }
 
 impl Running {
-    /// The server's process id (it leads its own process group).
-    pub(crate) fn pid(&self) -> u32 {
-        self.process.pgid()
+    /// The serving processes' ids (each leads its own process group).
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        match self {
+            Running::Process { process, .. } => vec![process.pgid()],
+            Running::Cluster(cluster) => cluster.serving_pids(),
+        }
+    }
+
+    /// Where `/metrics` is read: every replica of a cluster (summed).
+    pub(crate) fn metrics_bases(&self, setup: &Setup) -> Vec<String> {
+        match self {
+            Running::Process { .. } => vec![setup.base.clone()],
+            Running::Cluster(cluster) => cluster.replicas.iter().map(|r| r.base.clone()).collect(),
+        }
     }
 
     pub(crate) fn exited(&self) -> Option<String> {
-        self.process.exited()
+        match self {
+            Running::Process { process, .. } => process.exited(),
+            Running::Cluster(cluster) => cluster.exited(),
+        }
     }
 
     pub(crate) fn log_tail(&self, lines: usize) -> String {
-        crate::process::log_tail(&self.log, lines)
+        match self {
+            Running::Process { log, .. } => crate::process::log_tail(log, lines),
+            Running::Cluster(cluster) => cluster
+                .replicas
+                .first()
+                .map(|r| r.log_tail(lines))
+                .unwrap_or_default(),
+        }
     }
 }
 
 /// Starts `target` and waits until it serves.
 pub(crate) fn start(setup: &Setup, target: Target, label: &str) -> anyhow::Result<Running> {
+    if target == Target::BCluster {
+        return start_cluster(setup, label);
+    }
     let log_path = setup.logs.join(format!("{label}.log"));
     let log =
         File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
@@ -185,13 +221,41 @@ pub(crate) fn start(setup: &Setup, target: Target, label: &str) -> anyhow::Resul
         "bench/python/server.py"
     };
     let (process, guard) = ProcessGroup::spawn(name, command, &log, Duration::from_secs(10))?;
-    let running = Running {
+    let running = Running::Process {
         process,
         _guard: guard,
         log: log_path,
     };
     wait_serving(setup, target, &running)?;
     Ok(running)
+}
+
+/// B-pg's configuration on three replicas behind HAProxy on the bench's
+/// port, with PostgreSQL and Redis of their own.
+fn start_cluster(setup: &Setup, label: &str) -> anyhow::Result<Running> {
+    let cluster = crate::cluster::Cluster::start(&crate::cluster::ClusterOptions {
+        replicas: 3,
+        port: setup.port,
+        public_url: setup.base.clone(),
+        issuer: setup.issuer.clone(),
+        introspection_client: (
+            "mcp-server".to_owned(),
+            client_secret("mcp-server")
+                .context("mcp-server secret")?
+                .to_owned(),
+        ),
+        server_bin: setup.server_bin.clone(),
+        templates: setup.templates.clone(),
+        dir: setup.run_dir.join(format!("cluster-{label}")),
+        extra_toml: format!(
+            "\n[jwks]\njwks_uri = {}\n",
+            crate::toml_string(&setup.jwks_uri)
+        ),
+        stateless: true,
+        // Per-request logs would be measured too: warnings only, as for B.
+        log_filter: "warn".to_owned(),
+    })?;
+    Ok(Running::Cluster(Box::new(cluster)))
 }
 
 fn ours(setup: &Setup, target: Target, label: &str) -> anyhow::Result<Command> {

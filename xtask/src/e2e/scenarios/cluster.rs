@@ -40,6 +40,8 @@ fn start(env: &Env) -> anyhow::Result<Cluster> {
         templates: env.templates.clone(),
         dir: env.run_dir.join("cluster"),
         extra_toml: String::new(),
+        stateless: false,
+        log_filter: "info,tower_http=info,rmcp=warn".to_owned(),
     })
     .context("starting the cluster")
 }

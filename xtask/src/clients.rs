@@ -146,6 +146,13 @@ pub(crate) enum Scenario<'a> {
         /// When set, the rendered text must contain it.
         expect_text: Option<&'a str>,
     },
+    /// `ListTools`, then `save_template` of a new template `name`,
+    /// `render_template` of it, `delete_template` with the saved version
+    /// (the Python 1.x and TypeScript clients).
+    Lifecycle {
+        /// A name no template has.
+        name: &'a str,
+    },
     /// Connecting must fail with HTTP 401 (send no token, or a bad one).
     Expect401,
 }
@@ -710,6 +717,13 @@ fn script_args(url: &str, scenario: &Scenario<'_>) -> Vec<String> {
     let mut args = match scenario {
         Scenario::ListTools => vec!["list-tools".to_owned()],
         Scenario::Expect401 => vec!["expect-401".to_owned()],
+        Scenario::Lifecycle { name } => {
+            vec![
+                "lifecycle".to_owned(),
+                "--name".to_owned(),
+                (*name).to_owned(),
+            ]
+        }
         Scenario::Render {
             name,
             variables_json,

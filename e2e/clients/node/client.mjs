@@ -65,14 +65,14 @@ const EXPECTED_TOOLS = [
   "render_template",
   "save_template",
 ];
-const SCENARIOS = ["list-tools", "render", "expect-401", "oauth"];
+const SCENARIOS = ["list-tools", "render", "lifecycle", "expect-401", "oauth"];
 
 class ScenarioFailed extends Error {}
 
 function usage(message) {
   process.stderr.write(
     `client.mjs: ${message}\n` +
-      "usage: client.mjs {list-tools|render|expect-401|oauth} --url URL [--token TOKEN] " +
+      "usage: client.mjs {list-tools|render|lifecycle|expect-401|oauth} --url URL [--token TOKEN] " +
       "[--name NAME] [--variables JSON] [--expect-text TEXT] [--timeout SECONDS] " +
       "[--user USER] [--redirect-uri URI] [--client-name NAME] [--state FILE] " +
       "[--save-name NAME] [--save-content TEXT]\n",
@@ -123,7 +123,9 @@ function parse() {
   if (variables === null || typeof variables !== "object" || Array.isArray(variables)) {
     usage("--variables must be a JSON object");
   }
-  if (scenario === "render" && !values.name) usage("`render` needs --name");
+  if ((scenario === "render" || scenario === "lifecycle") && !values.name) {
+    usage(`\`${scenario}\` needs --name`);
+  }
   const timeout = Number(values.timeout);
   if (!(timeout > 0)) usage("--timeout must be a positive number of seconds");
   const token = values.token || process.env.MCP_TOKEN || undefined;
@@ -184,6 +186,38 @@ async function render(client, args) {
   return { text, structuredContent: result.structuredContent ?? null };
 }
 
+/** `save_template` --name, render it, delete it with the saved version. */
+async function lifecycle(client, name) {
+  const saved = await client.callTool({
+    name: "save_template",
+    arguments: {
+      name,
+      title: "Lifecycle",
+      description: "Saved by client.mjs",
+      variables: [{ name: "who", required: true }],
+      body: "Hello {{ who }} from the TypeScript SDK",
+    },
+  });
+  if (saved.isError) throw new ScenarioFailed(`save_template returned an error: ${toolText(saved)}`);
+  const version = saved.structuredContent?.version;
+  if (!version) throw new ScenarioFailed(`save_template returned no version: ${toolText(saved)}`);
+  const rendered = await client.callTool({
+    name: "render_template",
+    arguments: { name, variables: { who: "Ada" } },
+  });
+  if (rendered.isError || rendered.structuredContent?.text !== "Hello Ada from the TypeScript SDK") {
+    throw new ScenarioFailed(`render_template of the saved template: ${toolText(rendered)}`);
+  }
+  const deleted = await client.callTool({
+    name: "delete_template",
+    arguments: { name, expected_version: version },
+  });
+  if (deleted.isError || deleted.structuredContent?.deleted !== true) {
+    throw new ScenarioFailed(`delete_template returned: ${toolText(deleted)}`);
+  }
+  return { saved_version: version, deleted: true };
+}
+
 async function runScenario(args) {
   // The transport turns a 401 into `StreamableHTTPError` (code 401) and drops
   // the response; this fetch wrapper keeps the last challenge so the
@@ -232,6 +266,10 @@ async function runScenario(args) {
       out.structured_content = result.structuredContent;
       // End the session as a well-behaved client does (DELETE; a 405 from a
       // session-less server is accepted by the SDK).
+      await transport.terminateSession();
+    }
+    if (args.scenario === "lifecycle") {
+      Object.assign(out, await lifecycle(client, args.name));
       await transport.terminateSession();
     }
     return out;

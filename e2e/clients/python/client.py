@@ -8,6 +8,7 @@ not (2 for a usage error). The token never appears in the output.
 
 Scenarios:
   list-tools  initialize, list tools, require the five tool names
+  lifecycle   list-tools, then save_template --name, render it, delete it
   render      list-tools, then call `render_template` with --name and
               --variables (a JSON object); the result must not be an error,
               and must contain --expect-text when given
@@ -97,7 +98,40 @@ async def connected(args: argparse.Namespace, token: str | None) -> dict[str, An
                         raise ScenarioFailed(f"render_template text lacks {args.expect_text!r}: {text!r}")
                     out["text"] = text
                     out["structured_content"] = result.structuredContent
+                if args.scenario == "lifecycle":
+                    out.update(await lifecycle(session, args.name))
                 return out
+
+
+def tool_text(result: Any) -> str:
+    return "".join(c.text for c in result.content if c.type == "text")
+
+
+async def lifecycle(session: ClientSession, name: str) -> dict[str, Any]:
+    """save_template `name`, render it, delete it with the saved version."""
+    saved = await session.call_tool(
+        "save_template",
+        {
+            "name": name,
+            "title": "Lifecycle",
+            "description": "Saved by client.py",
+            "variables": [{"name": "who", "required": True}],
+            "body": "Hello {{ who }} from the Python SDK",
+        },
+    )
+    if saved.isError:
+        raise ScenarioFailed(f"save_template returned an error: {tool_text(saved)}")
+    version = (saved.structuredContent or {}).get("version")
+    if not version:
+        raise ScenarioFailed(f"save_template returned no version: {saved.structuredContent}")
+    rendered = await session.call_tool("render_template", {"name": name, "variables": {"who": "Ada"}})
+    text = tool_text(rendered)
+    if rendered.isError or (rendered.structuredContent or {}).get("text") != "Hello Ada from the Python SDK":
+        raise ScenarioFailed(f"render_template of the saved template: {text}")
+    deleted = await session.call_tool("delete_template", {"name": name, "expected_version": version})
+    if deleted.isError or not (deleted.structuredContent or {}).get("deleted"):
+        raise ScenarioFailed(f"delete_template returned: {tool_text(deleted)}")
+    return {"saved_version": version, "deleted": True}
 
 
 async def run(args: argparse.Namespace, token: str | None) -> dict[str, Any]:
@@ -130,7 +164,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="MCP end-to-end client (Python SDK)", formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("scenario", choices=["list-tools", "render", "expect-401"])
+    parser.add_argument("scenario", choices=["list-tools", "render", "lifecycle", "expect-401"])
     parser.add_argument("--url", required=True, help="the server's MCP endpoint, e.g. http://127.0.0.1:PORT/mcp")
     parser.add_argument("--token", help="bearer token (default: $MCP_TOKEN; prefer the env var, argv is visible)")
     parser.add_argument("--name", help="template name for `render`")
@@ -144,8 +178,8 @@ def parse_args() -> argparse.Namespace:
         parser.error(f"--variables is not JSON: {e}")
     if not isinstance(args.variables, dict):
         parser.error("--variables must be a JSON object")
-    if args.scenario == "render" and not args.name:
-        parser.error("`render` needs --name")
+    if args.scenario in ("render", "lifecycle") and not args.name:
+        parser.error(f"`{args.scenario}` needs --name")
     return args
 
 

@@ -24,6 +24,19 @@ pub(crate) struct Http {
     agent: ureq::Agent,
 }
 
+/// Sends an idempotent request once more when the connection failed under
+/// it (RFC 9110 §9.2.2): a pooled keep-alive connection the server closed
+/// after its previous answer (a 401 to a `POST` whose body it never read)
+/// fails with "peer disconnected" on reuse, and a retry gets a fresh one.
+fn retry_idempotent(
+    call: impl Fn() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    match call() {
+        Err(ureq::Error::Io(_)) => call(),
+        other => other,
+    }
+}
+
 /// A response: status, headers (lowercase names) and body.
 pub(crate) struct Reply {
     pub(crate) status: u16,
@@ -45,17 +58,20 @@ impl Http {
     }
 
     pub(crate) fn get(&self, url: &str, bearer: Option<&str>) -> anyhow::Result<Reply> {
-        let mut req = self.agent.get(url);
-        if let Some(token) = bearer {
-            req = req.header("Authorization", format!("Bearer {token}"));
-        }
-        Reply::read(&format!("GET {url}"), req.call())
+        let call = || {
+            let mut req = self.agent.get(url);
+            if let Some(token) = bearer {
+                req = req.header("Authorization", format!("Bearer {token}"));
+            }
+            req.call()
+        };
+        Reply::read(&format!("GET {url}"), retry_idempotent(call))
     }
 
     /// `GET` with an `Accept` header (HTML pages).
     pub(crate) fn get_accept(&self, url: &str, accept: &str) -> anyhow::Result<Reply> {
-        let req = self.agent.get(url).header("Accept", accept);
-        Reply::read(&format!("GET {url}"), req.call())
+        let call = || self.agent.get(url).header("Accept", accept).call();
+        Reply::read(&format!("GET {url}"), retry_idempotent(call))
     }
 
     pub(crate) fn post_form(&self, url: &str, form: &[(&str, &str)]) -> anyhow::Result<Reply> {

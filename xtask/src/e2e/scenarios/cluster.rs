@@ -16,7 +16,7 @@ use super::{
     BOTH_SCOPES, RENDERED_TEXT, TEMPLATE, TEMPLATE_VARIABLES, TOOLS, bob_read_only_token,
     inspector_renders, render_args, user_token,
 };
-use crate::clients::{Scenario, Sdk};
+use crate::clients::{InspectorCall, Scenario, Sdk};
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::keycloak;
 
@@ -25,6 +25,55 @@ const WRITERS: usize = 20;
 /// How long a save through one replica may take to be served by the
 /// others (the issue's bound).
 const STALENESS_BOUND: Duration = Duration::from_secs(1);
+
+/// The Inspector CLI (one process per call, so each call is a new
+/// connection the balancer places anew) saves `name`, renders it and
+/// deletes it.
+fn inspector_lifecycle(env: &Env, token: &str, name: &str) -> anyhow::Result<()> {
+    let call = |tool: &'static str, args: &[(&str, &str)]| -> anyhow::Result<Value> {
+        let out = env.tools.run_inspector(
+            &env.sh,
+            &env.resource,
+            Some(token),
+            &InspectorCall::CallTool { tool, args },
+        )?;
+        let result: Value = serde_json::from_str(&out)
+            .with_context(|| format!("inspector {tool}: {}", preview(&out)))?;
+        ensure!(result["isError"] != true, "inspector {tool}: {result}");
+        Ok(result["structuredContent"].clone())
+    };
+    let saved = call(
+        "save_template",
+        &[
+            ("name", name),
+            ("title", "Lifecycle"),
+            ("description", "Saved by the Inspector CLI"),
+            ("variables", r#"[{"name": "who", "required": true}]"#),
+            ("body", "Hello {{ who }} from the Inspector"),
+        ],
+    )?;
+    let version = saved["version"]
+        .as_str()
+        .with_context(|| format!("inspector save_template: no version in {saved}"))?
+        .to_owned();
+    let rendered = call(
+        "render_template",
+        &[("name", name), ("variables", r#"{"who": "Ada"}"#)],
+    )?;
+    ensure!(
+        rendered["text"] == "Hello Ada from the Inspector",
+        "inspector render_template: {rendered}"
+    );
+    let deleted = call(
+        "delete_template",
+        &[("name", name), ("expected_version", &version)],
+    )?;
+    ensure!(
+        deleted["deleted"] == true,
+        "inspector delete_template: {deleted}"
+    );
+    Ok(())
+}
 
 fn start(env: &Env) -> anyhow::Result<Cluster> {
     Cluster::start(&ClusterOptions {
@@ -151,7 +200,8 @@ pub(crate) fn three_replicas_behind_haproxy(env: &mut Env) -> anyhow::Result<()>
         "a session through the balancer did not reach every replica: {per_replica:?}"
     );
 
-    // 2. The real clients, in session mode, through the balancer.
+    // 2. The real clients, in session mode, through the balancer: each
+    //    lists, renders, saves and deletes.
     for sdk in [Sdk::Python, Sdk::TypeScript] {
         let out = env.tools.run_client(
             &env.sh,
@@ -168,8 +218,20 @@ pub(crate) fn three_replicas_behind_haproxy(env: &mut Env) -> anyhow::Result<()>
             out.contains("filename"),
             "{sdk} through the balancer: {out}"
         );
+        let name = format!("e2e-cluster-{sdk}-{run}").replace(' ', "-");
+        let out = env.tools.run_client(
+            &env.sh,
+            sdk,
+            &env.resource,
+            Some(alice),
+            &Scenario::Lifecycle { name: &name },
+        )?;
+        let report: Value =
+            serde_json::from_str(&out).with_context(|| format!("{sdk} report: {out}"))?;
+        ensure!(report["deleted"] == true, "{sdk} lifecycle: {report}");
     }
     inspector_renders(env, &env.resource, alice)?;
+    inspector_lifecycle(env, alice, &format!("e2e-cluster-inspector-{run}"))?;
 
     // 3. A session opened on replica 1 is served by 2 and 3, for its owner
     //    only: another principal gets 404 on every replica.

@@ -336,6 +336,24 @@ impl Session {
         tool_result(&reply).with_context(|| format!("tools/call {tool}"))
     }
 
+    /// `delete_template` of `name` at `version`, which must answer
+    /// `deleted: true`; `what` says which deletion failed.
+    pub(crate) fn delete_ok(
+        &mut self,
+        token: &str,
+        name: &str,
+        version: &str,
+        what: &str,
+    ) -> anyhow::Result<()> {
+        let deleted = self.call_ok(
+            token,
+            "delete_template",
+            json!({"name": name, "expected_version": version}),
+        )?;
+        ensure!(deleted["deleted"] == true, "{what}: {deleted}");
+        Ok(())
+    }
+
     /// `tools/list`: the tool names.
     pub(crate) fn list_tools(&mut self, token: &str) -> anyhow::Result<Vec<String>> {
         let reply = self.request(token, "tools/list", json!({}))?;

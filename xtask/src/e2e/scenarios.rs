@@ -508,15 +508,12 @@ fn authorization_code_pkce_flow_headless(env: &mut Env) -> anyhow::Result<()> {
         }),
     )?;
     let version = saved["version"].as_str().context("no version")?.to_owned();
-    let deleted = session.call_ok(
+    session.delete_ok(
         &access,
-        "delete_template",
-        json!({"name": name, "expected_version": version}),
+        &name,
+        &version,
+        "delete_template (introspected) with the narrowed token",
     )?;
-    ensure!(
-        deleted["deleted"] == true,
-        "delete_template (introspected) with the narrowed token: {deleted}"
-    );
     session.close(&access);
     Ok(())
 }
@@ -769,12 +766,7 @@ fn alice_save_template_succeeds(env: &mut Env) -> anyhow::Result<()> {
     );
     // delete_template is a verify-online tool: this also proves the server's
     // RFC 7662 introspection against Keycloak says active.
-    let deleted = session.call_ok(
-        alice,
-        "delete_template",
-        json!({"name": name, "expected_version": version}),
-    )?;
-    ensure!(deleted["deleted"] == true, "delete_template: {deleted}");
+    session.delete_ok(alice, &name, &version, "delete_template")?;
     session.close(alice);
     Ok(())
 }
@@ -841,12 +833,7 @@ fn revocation_jwt_mode_verify_online_tools(env: &mut Env) -> anyhow::Result<()> 
 
     // Clean up with a new login.
     let fresh = user_token(env, "mcp-test", "alice", BOTH_SCOPES)?;
-    let deleted = session.call_ok(
-        fresh.as_str(),
-        "delete_template",
-        json!({"name": name, "expected_version": version}),
-    )?;
-    ensure!(deleted["deleted"] == true, "cleanup delete: {deleted}");
+    session.delete_ok(fresh.as_str(), &name, &version, "cleanup delete")?;
     session.close(fresh.as_str());
     Ok(())
 }

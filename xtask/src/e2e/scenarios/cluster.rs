@@ -185,12 +185,7 @@ pub(crate) fn three_replicas_behind_haproxy(env: &mut Env) -> anyhow::Result<()>
     let name = format!("e2e-cluster-{run}");
     let version = save(&mut session, alice, &name, "Hello {{ who }}", None)?
         .map_err(|e| anyhow::anyhow!("save through the balancer: {e}"))?;
-    let deleted = session.call_ok(
-        alice,
-        "delete_template",
-        json!({"name": name, "expected_version": version}),
-    )?;
-    ensure!(deleted["deleted"] == true, "delete_template: {deleted}");
+    session.delete_ok(alice, &name, &version, "delete_template")?;
     session.close(alice);
     let after = served(&http, &cluster)?;
     let per_replica: Vec<f64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
